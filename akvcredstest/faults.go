@@ -1,0 +1,382 @@
+package akvcredstest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fault is a failure to inject with Inject. A request matches when its host
+// and path match; the first matching fault with uses left applies.
+type Fault struct {
+	// Host is "" for any host, else the exact host without port, e.g.
+	// "myvault.vault.azure.net", "login.microsoftonline.com" or "169.254.169.254".
+	Host string
+	// Path is "" for any path, else a path prefix such as "/secrets/db".
+	Path string
+	// Count is how many matching requests get the fault (0 means 1).
+	Count int
+	// Status answers with this status and an error body shaped as that host
+	// answers: Key Vault {"error":{"code","message"}} ("Throttled" for 429,
+	// "InternalServerError", "ServiceUnavailable", ...), Entra ID
+	// {"error","error_description","error_codes",...}, IMDS
+	// {"error","error_description"}.
+	Status int
+	// RetryAfter is an optional Retry-After header value sent with Status.
+	RetryAfter string
+	// Drop closes the connection without a response.
+	Drop bool
+	// Truncate sends the headers (with the full Content-Length) and half of
+	// the body, then closes the connection. With Status it truncates the
+	// error response, otherwise the normal one.
+	Truncate bool
+	// Delay adds latency before answering (or dropping).
+	Delay time.Duration
+}
+
+type faultState struct {
+	Fault
+	left int
+}
+
+// Inject adds a fault. Faults apply in the order injected, before any other
+// processing (including the 401 challenge).
+func (s *Server) Inject(f Fault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	f.Host = strings.ToLower(f.Host)
+	s.mu.Lock()
+	s.faults = append(s.faults, &faultState{Fault: f, left: f.Count})
+	s.mu.Unlock()
+}
+
+// ClearFaults removes every injected fault that has not been used up.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+}
+
+func (s *Server) takeFault(host, path string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.left <= 0 {
+			continue
+		}
+		if f.Host != "" && f.Host != host {
+			continue
+		}
+		if f.Path != "" && !strings.HasPrefix(path, f.Path) {
+			continue
+		}
+		f.left--
+		out := f.Fault
+		if f.left == 0 {
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+		}
+		return &out
+	}
+	return nil
+}
+
+type rateLimit struct {
+	n          int
+	window     time.Duration
+	retryAfter bool
+	times      []time.Time // accepted requests, oldest first
+}
+
+// SetRateLimit throttles a vault (created if missing): once n authenticated
+// requests have been accepted within the last window (by the server's clock),
+// further ones get 429 Throttled, with a Retry-After header (seconds until
+// the window frees, rounded up) when retryAfter is true and none otherwise.
+// Throttled requests do not count. n <= 0 removes the limit.
+func (s *Server) SetRateLimit(vaultName string, n int, window time.Duration, retryAfter bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.vaultLocked(vaultName)
+	if n <= 0 {
+		v.rate = nil
+		return
+	}
+	v.rate = &rateLimit{n: n, window: window, retryAfter: retryAfter}
+}
+
+// admit records a request against the limit; it reports whether the request
+// may proceed and, if not, the seconds until it would.
+func (rl *rateLimit) admit(now time.Time) (bool, int) {
+	cut := now.Add(-rl.window)
+	i := 0
+	for i < len(rl.times) && !rl.times[i].After(cut) {
+		i++
+	}
+	rl.times = rl.times[i:]
+	if len(rl.times) < rl.n {
+		rl.times = append(rl.times, now)
+		return true, 0
+	}
+	wait := rl.times[0].Add(rl.window).Sub(now)
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	return false, secs
+}
+
+// statusRecorder remembers the status written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// bufferWriter captures a whole response in memory.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header { return b.header }
+func (b *bufferWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// middleware applies latency and faults and logs every request.
+func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind, vaultName, secretName := classify(r, imds)
+		ri := &reqInfo{imds: imds, Request: Request{
+			Time:          s.now(),
+			Method:        r.Method,
+			Host:          hostOnly(r.Host),
+			Path:          r.URL.Path,
+			Query:         decodedQuery(r.URL.RawQuery),
+			Authorization: r.Header.Get("Authorization") != "",
+			Kind:          kind,
+			Vault:         vaultName,
+			Secret:        secretName,
+		}}
+		if imds {
+			ri.Host = hostOnly(r.Host)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			ri.Status = rec.status
+			s.mu.Lock()
+			s.requests = append(s.requests, ri.Request)
+			s.mu.Unlock()
+		}()
+
+		if !s.sleep(r.Context(), s.latency()) {
+			s.drop(w)
+			return
+		}
+		faultHost := ri.Host
+		if imds {
+			faultHost = imdsHost
+		}
+		f := s.takeFault(faultHost, r.URL.Path)
+		if f == nil {
+			next.ServeHTTP(rec, r)
+			return
+		}
+		if !s.sleep(r.Context(), f.Delay) {
+			s.drop(w)
+			return
+		}
+		switch {
+		case f.Drop:
+			s.drop(w)
+		case f.Truncate:
+			buf := &bufferWriter{header: http.Header{}}
+			if f.Status != 0 {
+				s.writeFault(buf, r, ri, f)
+			} else {
+				next.ServeHTTP(buf, r)
+			}
+			rec.status = buf.status
+			s.truncate(w, buf)
+		case f.Status != 0:
+			s.writeFault(rec, r, ri, f)
+		default:
+			next.ServeHTTP(rec, r)
+		}
+	})
+}
+
+func (s *Server) latency() time.Duration {
+	lo, hi := s.cfg.latencyMin, s.cfg.latencyMax
+	if hi <= 0 {
+		return 0
+	}
+	if hi == lo {
+		return lo
+	}
+	return lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
+}
+
+// sleep waits d; it reports false if the request or server ended first.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+// drop closes the connection without a response.
+func (s *Server) drop(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+// truncate writes buf's status line, headers (with the full Content-Length)
+// and half its body, then closes the connection.
+func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer conn.Close()
+	status := buf.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := buf.body.Bytes()
+	buf.header.Set("Content-Length", strconv.Itoa(len(body)))
+	buf.header.Del("Transfer-Encoding")
+	bw := bufio.NewWriter(conn)
+	if rw != nil {
+		bw = rw.Writer
+	}
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = buf.header.Write(bw)
+	_, _ = bw.WriteString("\r\n")
+	_, _ = bw.Write(body[:len(body)/2])
+	_ = bw.Flush()
+}
+
+// writeFault answers with f.Status and an error body shaped for the host.
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ri *reqInfo, f *Fault) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	switch {
+	case ri.imds:
+		code, desc := "unknown_error", http.StatusText(f.Status)
+		if f.Status == http.StatusTooManyRequests {
+			code, desc = "too_many_requests", "Too many requests"
+		}
+		writeJSON(w, f.Status, map[string]string{"error": code, "error_description": desc}, nil)
+	case isLoginHost(ri.Host):
+		code, aadsts, desc := "temporarily_unavailable", 50196, "The server is temporarily unable to handle the request. Please try again later."
+		switch {
+		case f.Status == http.StatusTooManyRequests:
+			code, aadsts, desc = "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop. Please contact your app vendor."
+		case f.Status == http.StatusUnauthorized:
+			code, aadsts, desc = "invalid_client", 7000215, "Invalid client secret provided."
+		case f.Status == http.StatusBadRequest:
+			code, aadsts, desc = "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."
+		case f.Status < 500:
+			code, aadsts, desc = "invalid_request", 90000, http.StatusText(f.Status)
+		}
+		s.entraError(w, r, f.Status, code, aadsts, desc)
+	default:
+		code := kvCodeForStatus(f.Status)
+		msg := http.StatusText(f.Status)
+		if f.Status == http.StatusTooManyRequests {
+			msg = throttledMessage
+		}
+		var v *vault
+		if _, c, ok := parseVaultHost(ri.Host); ok {
+			s.mu.Lock()
+			v = s.vaults[ri.Vault]
+			s.mu.Unlock()
+			if f.Status == http.StatusUnauthorized {
+				tid := DefaultTenantID
+				if v != nil {
+					tid = v.tenant
+				}
+				w.Header().Set("WWW-Authenticate", challengeHeader(c, tid))
+			}
+		}
+		s.kvError(w, r, v, f.Status, code, msg, "")
+	}
+}
+
+func kvCodeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "BadParameter"
+	case http.StatusUnauthorized:
+		return "Unauthorized"
+	case http.StatusForbidden:
+		return "Forbidden"
+	case http.StatusNotFound:
+		return "NotFound"
+	case http.StatusConflict:
+		return "Conflict"
+	case http.StatusTooManyRequests:
+		return "Throttled"
+	case http.StatusInternalServerError:
+		return "InternalServerError"
+	case http.StatusBadGateway:
+		return "BadGateway"
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailable"
+	case http.StatusGatewayTimeout:
+		return "GatewayTimeout"
+	}
+	return strings.ReplaceAll(http.StatusText(status), " ", "")
+}

@@ -1,0 +1,560 @@
+package akvcreds
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/akvcreds/akvcreds/internal/azure"
+	"github.com/akvcreds/akvcreds/internal/ident"
+)
+
+// maxRetryAfter is the longest Retry-After akvcreds waits for; a longer one
+// is reported as ErrThrottled at once.
+const maxRetryAfter = 2 * time.Minute
+
+// FetchOption adjusts one FetchCredentials call. Created by the Fetch*
+// functions of this package only.
+type FetchOption interface {
+	applyFetch(*fetchSettings)
+}
+
+type fetchOptionFunc func(*fetchSettings)
+
+func (f fetchOptionFunc) applyFetch(s *fetchSettings) { f(s) }
+
+type fetchSettings struct {
+	vaults     []string
+	vaultsSet  bool
+	secrets    []string
+	secretsSet bool
+	skipCache  bool
+}
+
+// FetchVaults replaces the Client's vaults (WithVaults) for this call.
+func FetchVaults(vaults ...string) FetchOption {
+	return fetchOptionFunc(func(s *fetchSettings) { s.vaults, s.vaultsSet = append(s.vaults, vaults...), true })
+}
+
+// FetchSecrets replaces the Client's secret names (WithSecrets) for this
+// call; with no names, the call lists every vault.
+func FetchSecrets(names ...string) FetchOption {
+	return fetchOptionFunc(func(s *fetchSettings) { s.secrets, s.secretsSet = append(s.secrets, names...), true })
+}
+
+// FetchSkipCache reads Key Vault even for credentials in the cache, and
+// stores what it reads.
+func FetchSkipCache() FetchOption {
+	return fetchOptionFunc(func(s *fetchSettings) { s.skipCache = true })
+}
+
+// plan is what one FetchCredentials call reads.
+type plan struct {
+	vaults    []vaultRef
+	secrets   []secretRef // nil: list each vault
+	skipCache bool
+}
+
+func (c *Client) plan(opts []FetchOption) (plan, error) {
+	var fs fetchSettings
+	for _, o := range opts {
+		if o == nil {
+			return plan{}, invalid("FetchCredentials", errors.New("a FetchOption is nil"))
+		}
+		o.applyFetch(&fs)
+	}
+	p := plan{vaults: c.vaults, secrets: c.secrets, skipCache: fs.skipCache}
+	var errs []error
+	if fs.vaultsSet {
+		var verrs []error
+		p.vaults, verrs = parseVaults(fs.vaults, c.cloud)
+		for _, err := range verrs {
+			errs = append(errs, invalid("FetchVaults", err))
+		}
+	}
+	if fs.secretsSet {
+		var serrs []error
+		p.secrets, serrs = parseSecrets(fs.secrets)
+		for _, err := range serrs {
+			errs = append(errs, invalid("FetchSecrets", err))
+		}
+	}
+	if len(errs) == 0 && len(p.vaults) == 0 {
+		errs = append(errs, invalid("FetchCredentials", errors.New("no vaults: give WithVaults to New or FetchVaults to this call")))
+	}
+	return p, errors.Join(errs...)
+}
+
+// FetchCredentials fetches a credential for every vault × secret (or, with
+// no secret names, for every enabled secret within its validity period in
+// each vault, listed). Results come in a stable order: vaults as given, then
+// secrets as given (or by name when listed).
+//
+// It returns every credential it got, and, when some failed, errors.Join of
+// one *FetchError per failed secret (or failed vault listing) — nothing is
+// left out silently. Each wraps a sentinel (errors.Is(err, ErrForbidden))
+// and says what to do. A malformed FetchOption returns no credentials and an
+// error wrapping ErrInvalidArgument. Cancelling ctx stops the work promptly;
+// the unfinished secrets are reported with ctx.Err() in their chain.
+func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]Credential, error) {
+	p, err := c.plan(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{c: c, skipCache: p.skipCache, start: time.Now()}
+	r.vaults = make([]*vaultRun, len(p.vaults))
+	for i, ref := range p.vaults {
+		vr := &vaultRun{ref: ref, listing: p.secrets == nil}
+		vr.conn, vr.connErr = c.conn(ref)
+		if !vr.listing {
+			vr.slots = make([]*slot, len(p.secrets))
+			for j, s := range p.secrets {
+				vr.slots[j] = &slot{secret: s.name, version: s.version}
+			}
+		}
+		r.vaults[i] = vr
+	}
+	r.execute(ctx)
+	return r.results()
+}
+
+// FetchCredential fetches one credential named "vault/secret" (or
+// "vault/secret/version", or a secret ID URL). The vault need not be one of
+// WithVaults. A failure is a *FetchError wrapping a sentinel.
+func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, error) {
+	id, err := ident.ParseIdentifier(name, c.cloud)
+	if err != nil {
+		return Credential{}, invalid("FetchCredential", err)
+	}
+	ref := vaultRef{name: id.Vault, url: "https://" + id.Vault + c.cloud.VaultSuffix + "/"}
+	vc, err := c.conn(ref)
+	if err != nil {
+		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: invalid("FetchCredential", err)}
+	}
+	start := time.Now()
+	cred, attempts, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false)
+	c.logFetch(ctx, id.Vault, id.Secret, id.Version, attempts, time.Since(start), err)
+	if err != nil {
+		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: err}
+	}
+	return cred, nil
+}
+
+// run is one FetchCredentials call.
+type run struct {
+	c         *Client
+	skipCache bool
+	start     time.Time
+	vaults    []*vaultRun
+}
+
+type vaultRun struct {
+	ref     vaultRef
+	conn    *vaultConn
+	connErr error
+	listing bool
+
+	mu        sync.Mutex
+	slots     []*slot
+	listErr   error // the listing failed or was cut short
+	poison    error // a failure that every further secret of the vault would hit
+	skipped   int   // listed but disabled, not yet valid or expired
+	listCount int
+}
+
+type slot struct {
+	secret, version string
+	cred            Credential
+	err             error
+	done            bool
+}
+
+type job struct {
+	vr *vaultRun
+	s  *slot
+}
+
+func (r *run) execute(ctx context.Context) {
+	jobs := make(chan job)
+	var producers sync.WaitGroup
+	var pending []job
+	for _, vr := range r.vaults {
+		switch {
+		case vr.connErr != nil:
+			vr.listErr = invalid("WithVaults", vr.connErr)
+			for _, s := range vr.slots {
+				s.err, s.done = vr.listErr, true
+			}
+		case vr.listing:
+			producers.Add(1)
+			go func() {
+				defer producers.Done()
+				r.list(ctx, vr, jobs)
+			}()
+		}
+	}
+	// Named secrets: serve what the cache has, then interleave the rest
+	// across vaults so that every vault makes progress together.
+	for j := 0; ; j++ {
+		more := false
+		for _, vr := range r.vaults {
+			if vr.listing || vr.connErr != nil || j >= len(vr.slots) {
+				continue
+			}
+			more = true
+			s := vr.slots[j]
+			if cred, ok := r.c.cached(vr.ref.name, s.secret, s.version, r.skipCache); ok {
+				s.cred, s.done = cred, true
+				continue
+			}
+			pending = append(pending, job{vr, s})
+		}
+		if !more {
+			break
+		}
+	}
+	producers.Add(1)
+	go func() {
+		defer producers.Done()
+		for _, jb := range pending {
+			select {
+			case jobs <- jb:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		producers.Wait()
+		close(jobs)
+	}()
+
+	workers := r.c.conc
+	if !r.anyListing() {
+		workers = min(workers, len(pending))
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for jb := range jobs {
+				r.fetchSlot(ctx, jb)
+			}
+		}()
+	}
+	wg.Wait()
+	producers.Wait()
+	// Whatever was never started (the context ended) is reported, not lost.
+	for _, vr := range r.vaults {
+		for _, s := range vr.slots {
+			if !s.done {
+				s.err, s.done = notStarted(ctx), true
+			}
+		}
+	}
+}
+
+func notStarted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not fetched: %w", err)
+	}
+	return fmt.Errorf("not fetched: %w", ErrUnavailable)
+}
+
+func (r *run) anyListing() bool {
+	for _, vr := range r.vaults {
+		if vr.listing && vr.connErr == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// list pages through one vault and queues a job per secret worth reading.
+func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
+	now := time.Now()
+	lister := vr.conn.kv.Lister()
+	for lister.More() {
+		var items []azure.SecretProps
+		_, err := r.c.call(ctx, vr.conn, func(ctx context.Context) error {
+			var err error
+			items, err = lister.Next(ctx)
+			return err
+		})
+		if err != nil {
+			vr.mu.Lock()
+			vr.listErr = r.c.explain(err, vr.ref.name, "", "", "list")
+			vr.mu.Unlock()
+			return
+		}
+		for _, it := range items {
+			vr.mu.Lock()
+			vr.listCount++
+			if !usable(it, now) {
+				vr.skipped++
+				vr.mu.Unlock()
+				continue
+			}
+			s := &slot{secret: it.Name}
+			vr.slots = append(vr.slots, s)
+			vr.mu.Unlock()
+			if cred, ok := r.c.cached(vr.ref.name, s.secret, "", r.skipCache); ok {
+				s.cred, s.done = cred, true
+				continue
+			}
+			select {
+			case jobs <- job{vr, s}:
+			case <-ctx.Done():
+				vr.mu.Lock()
+				vr.listErr = fmt.Errorf("listing stopped: %w", ctx.Err())
+				vr.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// usable reports whether a listed secret is fetched: enabled, and within its
+// not-before and expiry times.
+func usable(p azure.SecretProps, now time.Time) bool {
+	if !p.Enabled {
+		return false
+	}
+	if !p.NotBefore.IsZero() && now.Before(p.NotBefore) {
+		return false
+	}
+	if !p.Expires.IsZero() && !now.Before(p.Expires) {
+		return false
+	}
+	return true
+}
+
+func (r *run) fetchSlot(ctx context.Context, jb job) {
+	vr, s := jb.vr, jb.s
+	defer func() { s.done = true }()
+	if err := ctx.Err(); err != nil {
+		s.err = notStarted(ctx)
+		return
+	}
+	vr.mu.Lock()
+	poison := vr.poison
+	vr.mu.Unlock()
+	if poison != nil {
+		s.err = poison
+		return
+	}
+	start := time.Now()
+	cred, attempts, err := r.c.fetchOne(ctx, vr.conn, s.secret, s.version, r.skipCache)
+	r.c.logFetch(ctx, vr.ref.name, s.secret, s.version, attempts, time.Since(start), err)
+	if err != nil {
+		s.err = err
+		if vaultWide(err) {
+			vr.mu.Lock()
+			if vr.poison == nil {
+				vr.poison = err
+			}
+			vr.mu.Unlock()
+		}
+		return
+	}
+	s.cred = cred
+}
+
+// vaultWide reports whether err would hit every further request to the
+// vault in this call (no token, a rejected token, the firewall), so the
+// remaining secrets are reported without more requests.
+func vaultWide(err error) bool {
+	var ae *azure.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Op == "token" || ae.Kind == azure.KindUnauthenticated || ae.InnerCode == "ForbiddenByFirewall"
+}
+
+// results assembles the credentials in order and the joined errors.
+func (r *run) results() ([]Credential, error) {
+	var creds []Credential
+	var errs []error
+	fetched, failed, skipped := 0, 0, 0
+	for _, vr := range r.vaults {
+		if vr.listing {
+			slices.SortStableFunc(vr.slots, func(a, b *slot) int {
+				return cmp.Or(cmp.Compare(strings.ToLower(a.secret), strings.ToLower(b.secret)), cmp.Compare(a.secret, b.secret))
+			})
+			if vr.listErr != nil {
+				errs = append(errs, &FetchError{Vault: vr.ref.name, Err: vr.listErr})
+				failed++
+			}
+		}
+		skipped += vr.skipped
+		for _, s := range vr.slots {
+			if s.err != nil {
+				errs = append(errs, &FetchError{Vault: vr.ref.name, Secret: s.secret, Version: s.version, Err: s.err})
+				failed++
+				continue
+			}
+			creds = append(creds, s.cred)
+			fetched++
+		}
+	}
+	r.c.log.Info("akvcreds: fetch finished",
+		slog.Int("vaults", len(r.vaults)), slog.Int("fetched", fetched), slog.Int("failed", failed),
+		slog.Int("skipped", skipped), slog.Duration("duration", time.Since(r.start)))
+	return creds, errors.Join(errs...)
+}
+
+func cacheKeyPrefix(vault, secret string) string {
+	return vault + "/" + strings.ToLower(secret) + "/"
+}
+
+func cacheKey(vault, secret, version string) string {
+	return cacheKeyPrefix(vault, secret) + strings.ToLower(version)
+}
+
+// cached returns a fresh cached credential.
+func (c *Client) cached(vault, secret, version string, skip bool) (Credential, bool) {
+	if c.cache == nil || skip {
+		return Credential{}, false
+	}
+	cred, fresh, ok := c.cache.Get(cacheKey(vault, secret, version))
+	if !ok || !fresh {
+		return Credential{}, false
+	}
+	cred.Name = vault + "/" + secret
+	cred.Secret, cred.Username = secret, secret
+	return cred, true
+}
+
+// fetchOne reads one secret through the cache; concurrent identical reads
+// share one request.
+func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool) (Credential, int, error) {
+	vault := vc.ref.name
+	if cred, ok := c.cached(vault, secret, version, skipCache); ok {
+		return cred, 0, nil
+	}
+	key := cacheKey(vault, secret, version)
+	type result struct {
+		cred     Credential
+		attempts int
+	}
+	for {
+		ch := c.flight.DoChan(key, func() (any, error) {
+			var s azure.Secret
+			attempts, err := c.call(ctx, vc, func(ctx context.Context) error {
+				var err error
+				s, err = vc.kv.Get(ctx, secret, version)
+				return err
+			})
+			if err != nil {
+				return result{attempts: attempts}, c.explain(err, vault, secret, version, "get")
+			}
+			cred := toCredential(vault, secret, s)
+			if c.cache != nil {
+				c.cache.Set(key, cred)
+			}
+			return result{cred, attempts}, nil
+		})
+		select {
+		case <-ctx.Done():
+			return Credential{}, 0, fmt.Errorf("not fetched: %w", ctx.Err())
+		case res := <-ch:
+			out, _ := res.Val.(result)
+			if res.Err != nil && ctx.Err() == nil && isCanceled(res.Err) {
+				continue // the shared request ran under another caller's context, which ended
+			}
+			if res.Err != nil {
+				return Credential{}, out.attempts, res.Err
+			}
+			cred := out.cred
+			// the same secret may be asked for with different spelling
+			cred.Name = vault + "/" + secret
+			cred.Secret, cred.Username = secret, secret
+			return cred, out.attempts, nil
+		}
+	}
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// call runs one Key Vault operation: after the vault's first authenticated
+// request (one at a time until then), paced by the vault's limiter, within
+// the Client's concurrency ceiling, and retried while the vault throttles.
+func (c *Client) call(ctx context.Context, vc *vaultConn, fn func(context.Context) error) (attempts int, err error) {
+	first, err := vc.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	authenticated := false
+	if first {
+		defer func() { vc.leave(authenticated) }()
+	}
+	for attempts = 1; ; attempts++ {
+		if err := vc.lim.Wait(ctx); err != nil {
+			return attempts - 1, err
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return attempts - 1, ctx.Err()
+		}
+		err := fn(ctx)
+		<-c.sem
+		if err == nil {
+			vc.lim.Succeeded()
+			authenticated = true
+			return attempts, nil
+		}
+		ae := azure.Classify(err, "")
+		authenticated = ae.Op != "token" && ae.Kind != azure.KindUnauthenticated && ae.Kind != azure.KindUnavailable && ae.Kind != azure.KindCanceled
+		if ae.Kind != azure.KindThrottled || ae.Op == "token" || attempts >= c.retry.throttleRetries || ae.RetryAfter > maxRetryAfter {
+			return attempts, ae
+		}
+		pause := vc.lim.Throttled(ae.RetryAfter)
+		c.log.DebugContext(ctx, "akvcreds: vault throttled; pausing",
+			slog.String("vault", vc.ref.name), slog.Duration("pause", pause), slog.Int("attempt", attempts))
+	}
+}
+
+func toCredential(vault, secret string, s azure.Secret) Credential {
+	return Credential{
+		Name:        vault + "/" + secret,
+		Vault:       vault,
+		Secret:      secret,
+		Username:    secret,
+		Password:    newPassword(s.Value),
+		Version:     s.Version,
+		ID:          s.ID,
+		ContentType: s.ContentType,
+		Tags:        s.Tags,
+		Enabled:     s.Enabled,
+		NotBefore:   s.NotBefore,
+		Expires:     s.Expires,
+		Created:     s.Created,
+		Updated:     s.Updated,
+	}
+}
+
+func (c *Client) logFetch(ctx context.Context, vault, secret, version string, attempts int, d time.Duration, err error) {
+	attrs := []slog.Attr{
+		slog.String("vault", vault), slog.String("secret", secret),
+		slog.Int("attempts", attempts), slog.Duration("duration", d),
+	}
+	if version != "" {
+		attrs = append(attrs, slog.String("version", version))
+	}
+	if err == nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "akvcreds: secret fetched", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("error", err.Error()))
+	c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: secret not fetched", attrs...)
+}

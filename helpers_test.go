@@ -1,0 +1,57 @@
+package akvcreds_test
+
+import (
+	"testing"
+
+	"github.com/akvcreds/akvcreds"
+	"github.com/akvcreds/akvcreds/akvcredstest"
+)
+
+// newServer starts an emulator and checks, when the test ends, that nothing
+// tried to leave loopback.
+func newServer(t *testing.T, opts ...akvcredstest.Option) *akvcredstest.Server {
+	t.Helper()
+	s := akvcredstest.NewTestServer(t, opts...)
+	t.Cleanup(func() {
+		if d := s.RefusedDials(); len(d) > 0 {
+			t.Errorf("dials outside the emulator were attempted: %v", d)
+		}
+	})
+	return s
+}
+
+// secretAuth is client-secret authentication as the emulator's default app.
+func secretAuth() akvcreds.Option {
+	return akvcreds.WithClientSecret(akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret)
+}
+
+// newClient makes a Client whose traffic all goes to s.
+func newClient(t *testing.T, s *akvcredstest.Server, opts ...akvcreds.Option) *akvcreds.Client {
+	t.Helper()
+	all := append([]akvcreds.Option{akvcreds.WithHTTPClient(s.Client())}, opts...)
+	c, err := akvcreds.New(all...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// countKind counts the logged requests of one kind to one host ("" any).
+func countKind(s *akvcredstest.Server, kind, host string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if r.Kind == kind && (host == "" || r.Host == host) {
+			n++
+		}
+	}
+	return n
+}
+
+func names(creds []akvcreds.Credential) []string {
+	out := make([]string, len(creds))
+	for i, c := range creds {
+		out[i] = c.Name
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+package azure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// Kind classifies a failure the way akvcreds reports it.
+type Kind int
+
+// The kinds of failure. The root package maps each to its sentinel error.
+const (
+	KindUnknown         Kind = iota
+	KindInvalidArgument      // the request itself is wrong (400 BadParameter, bad vault URL)
+	KindUnauthenticated      // no token could be had, or the vault rejected it (401)
+	KindForbidden            // 403: RBAC, access policy or firewall
+	KindNotFound             // 404 SecretNotFound
+	KindDisabled             // 403 SecretDisabled
+	KindThrottled            // 429 Throttled
+	KindUnavailable          // network failure or 5xx
+	KindCanceled             // the caller's context ended
+)
+
+// Error is a classified Azure failure. Its fields come from Azure's response
+// (status, codes, request ID) and never carry a secret value or a token.
+type Error struct {
+	Kind       Kind
+	Status     int           // HTTP status, 0 when there was no response
+	Code       string        // Key Vault error.code, or the Entra ID error (e.g. invalid_client)
+	InnerCode  string        // Key Vault innererror.code (ForbiddenByRbac, AccessDenied, ...)
+	AADSTS     string        // Entra ID error code, e.g. "AADSTS7000215"
+	RequestID  string        // x-ms-request-id
+	RetryAfter time.Duration // from a 429's Retry-After, 0 when absent
+	Detail     string        // a short, safe description of what Azure said
+	Op         string        // "get", "list" or "token"
+	Err        error         // the underlying error (SDK error, network error, context error)
+}
+
+// Error returns a one-line description; the root package composes the
+// user-facing message from the fields instead.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Detail)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d", e.Status)
+		if e.Code != "" {
+			b.WriteString(" " + e.Code)
+		}
+		if e.InnerCode != "" {
+			b.WriteString("/" + e.InnerCode)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+var aadstsRE = regexp.MustCompile(`AADSTS\d+`)
+
+// errorBody is Key Vault's error shape.
+type errorBody struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError *struct {
+			Code string `json:"code"`
+		} `json:"innererror"`
+	} `json:"error"`
+}
+
+// entraBody is Entra ID's and IMDS's error shape.
+type entraBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorCodes       []int  `json:"error_codes"`
+}
+
+// Classify turns any error from the Azure SDK, the network or the context
+// into an *Error. op names the operation for messages. An *Error passes
+// through unchanged.
+func Classify(err error, op string) *Error {
+	if err == nil {
+		return nil
+	}
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	e := &Error{Op: op, Err: err}
+	var re *azcore.ResponseError
+	var afe *azidentity.AuthenticationFailedError
+	var cue interface{ IsCredentialUnavailable() }
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		e.Kind = KindCanceled
+		e.Detail = "the operation was cancelled: " + contextReason(err)
+	case errors.As(err, &afe):
+		e.Op = "token"
+		classifyAuthFailure(e, afe)
+	case errors.As(err, &re):
+		classifyResponse(e, re)
+	case errors.As(err, &cue):
+		e.Op = "token"
+		e.Kind = KindUnauthenticated
+		e.Detail = "no managed identity is available: " + firstLine(err.Error())
+	case isNetwork(err):
+		e.Kind = KindUnavailable
+		e.Detail = "network failure: " + firstLine(err.Error())
+	case strings.Contains(err.Error(), "isn't configured to acquire tokens for tenant"):
+		e.Op = "token"
+		e.Kind = KindUnauthenticated
+		e.Detail = firstLine(err.Error())
+	default:
+		e.Kind = KindUnknown
+		e.Detail = firstLine(err.Error())
+	}
+	return e
+}
+
+func contextReason(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline exceeded"
+	}
+	return "context canceled"
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	const max = 300
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strings.TrimSpace(s)
+}
+
+func isNetwork(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &de) {
+		return true
+	}
+	s := err.Error()
+	for _, frag := range []string{"EOF", "connection reset", "connection refused", "broken pipe", "tls:", "x509:", "unexpected EOF", "server closed"} {
+		if strings.Contains(s, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+func classifyResponse(e *Error, re *azcore.ResponseError) {
+	e.Status = re.StatusCode
+	e.Code = re.ErrorCode
+	if res := re.RawResponse; res != nil {
+		e.RequestID = res.Header.Get("x-ms-request-id")
+		e.RetryAfter = RetryAfter(res.Header)
+		if body, err := runtime.Payload(res); err == nil && len(body) > 0 {
+			var eb errorBody
+			if json.Unmarshal(body, &eb) == nil {
+				if e.Code == "" {
+					e.Code = eb.Error.Code
+				}
+				if eb.Error.InnerError != nil {
+					e.InnerCode = eb.Error.InnerError.Code
+				}
+				e.Detail = firstLine(strings.ReplaceAll(eb.Error.Message, "\r", ""))
+			}
+		}
+	}
+	if e.Detail == "" {
+		e.Detail = http.StatusText(e.Status)
+	}
+	switch {
+	case e.Status == http.StatusTooManyRequests || e.Code == "Throttled":
+		e.Kind = KindThrottled
+	case e.InnerCode == "SecretDisabled":
+		e.Kind = KindDisabled
+	case e.Status == http.StatusForbidden:
+		e.Kind = KindForbidden
+	case e.Status == http.StatusUnauthorized:
+		e.Kind = KindUnauthenticated
+	case e.Status == http.StatusNotFound:
+		e.Kind = KindNotFound
+	case e.Status == http.StatusBadRequest:
+		e.Kind = KindInvalidArgument
+	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
+		e.Kind = KindUnavailable
+	default:
+		e.Kind = KindUnknown
+	}
+}
+
+func classifyAuthFailure(e *Error, afe *azidentity.AuthenticationFailedError) {
+	e.Kind = KindUnauthenticated
+	msg := afe.Error()
+	e.AADSTS = aadstsRE.FindString(msg)
+	if res := afe.RawResponse; res != nil {
+		e.Status = res.StatusCode
+		if body, err := runtime.Payload(res); err == nil && len(body) > 0 {
+			var eb entraBody
+			if json.Unmarshal(body, &eb) == nil {
+				e.Code = eb.Error
+				if d := aadstsRE.FindString(eb.ErrorDescription); d != "" {
+					e.AADSTS = d
+				}
+				e.Detail = firstLine(strings.ReplaceAll(eb.ErrorDescription, "\r", ""))
+			}
+		}
+		if e.Status == http.StatusTooManyRequests {
+			e.Kind = KindThrottled
+		} else if e.Status >= 500 {
+			e.Kind = KindUnavailable
+		}
+	}
+	if e.Detail == "" {
+		// the message without azidentity's multi-line response dump
+		e.Detail = firstLine(msg)
+	}
+	if e.Status == 0 && isNetwork(afe) {
+		e.Kind = KindUnavailable
+	}
+}
+
+// RetryAfter reads the delay a throttled response asks for, in the order
+// azcore honours them; 0 when absent or unparsable.
+func RetryAfter(h http.Header) time.Duration {
+	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			if ms, err := strconv.Atoi(v); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
