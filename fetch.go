@@ -138,7 +138,7 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: invalid("FetchCredential", err)}
 	}
 	start := time.Now()
-	cred, attempts, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false)
+	cred, attempts, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false, nil)
 	c.logFetch(ctx, id.Vault, id.Secret, id.Version, attempts, time.Since(start), err)
 	if err != nil {
 		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: err}
@@ -283,7 +283,7 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 	lister := vr.conn.kv.Lister()
 	for lister.More() {
 		var items []azure.SecretProps
-		_, err := r.c.call(ctx, vr.conn, func(ctx context.Context) error {
+		_, err := r.c.call(ctx, vr.conn, vr, func(ctx context.Context) error {
 			var err error
 			items, err = lister.Next(ctx)
 			return err
@@ -343,28 +343,37 @@ func (r *run) fetchSlot(ctx context.Context, jb job) {
 		s.err = notStarted(ctx)
 		return
 	}
-	vr.mu.Lock()
-	poison := vr.poison
-	vr.mu.Unlock()
-	if poison != nil {
-		s.err = poison
-		return
-	}
 	start := time.Now()
-	cred, attempts, err := r.c.fetchOne(ctx, vr.conn, s.secret, s.version, r.skipCache)
+	cred, attempts, err := r.c.fetchOne(ctx, vr.conn, s.secret, s.version, r.skipCache, vr)
 	r.c.logFetch(ctx, vr.ref.name, s.secret, s.version, attempts, time.Since(start), err)
 	if err != nil {
 		s.err = err
-		if vaultWide(err) {
-			vr.mu.Lock()
-			if vr.poison == nil {
-				vr.poison = err
-			}
-			vr.mu.Unlock()
-		}
 		return
 	}
 	s.cred = cred
+}
+
+// poisoned returns the vault-wide failure of this call, if any. A nil
+// *vaultRun (FetchCredential) has none.
+func (vr *vaultRun) poisoned() error {
+	if vr == nil {
+		return nil
+	}
+	vr.mu.Lock()
+	defer vr.mu.Unlock()
+	return vr.poison
+}
+
+// markWide records the first vault-wide failure.
+func (vr *vaultRun) markWide(err error) {
+	if vr == nil {
+		return
+	}
+	vr.mu.Lock()
+	if vr.poison == nil {
+		vr.poison = err
+	}
+	vr.mu.Unlock()
 }
 
 // vaultWide reports whether err would hit every further request to the
@@ -434,7 +443,7 @@ func (c *Client) cached(vault, secret, version string, skip bool) (Credential, b
 
 // fetchOne reads one secret through the cache; concurrent identical reads
 // share one request.
-func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool) (Credential, int, error) {
+func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool, g *vaultRun) (Credential, int, error) {
 	vault := vc.ref.name
 	if cred, ok := c.cached(vault, secret, version, skipCache); ok {
 		return cred, 0, nil
@@ -447,7 +456,7 @@ func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version st
 	for {
 		ch := c.flight.DoChan(key, func() (any, error) {
 			var s azure.Secret
-			attempts, err := c.call(ctx, vc, func(ctx context.Context) error {
+			attempts, err := c.call(ctx, vc, g, func(ctx context.Context) error {
 				var err error
 				s, err = vc.kv.Get(ctx, secret, version)
 				return err
@@ -488,7 +497,13 @@ func isCanceled(err error) bool {
 // call runs one Key Vault operation: after the vault's first authenticated
 // request (one at a time until then), paced by the vault's limiter, within
 // the Client's concurrency ceiling, and retried while the vault throttles.
-func (c *Client) call(ctx context.Context, vc *vaultConn, fn func(context.Context) error) (attempts int, err error) {
+//
+// g, when not nil, carries a failure that already decided the outcome for
+// the whole vault in this FetchCredentials call (a token that cannot be had,
+// a rejected token, the firewall): it is returned without a request. call
+// records such a failure in g before the vault's gate opens, so the requests
+// waiting behind it do not repeat it.
+func (c *Client) call(ctx context.Context, vc *vaultConn, g *vaultRun, fn func(context.Context) error) (attempts int, err error) {
 	first, err := vc.enter(ctx)
 	if err != nil {
 		return 0, err
@@ -498,6 +513,9 @@ func (c *Client) call(ctx context.Context, vc *vaultConn, fn func(context.Contex
 		defer func() { vc.leave(authenticated) }()
 	}
 	for attempts = 1; ; attempts++ {
+		if err := g.poisoned(); err != nil {
+			return attempts - 1, err
+		}
 		if err := vc.lim.Wait(ctx); err != nil {
 			return attempts - 1, err
 		}
@@ -516,6 +534,9 @@ func (c *Client) call(ctx context.Context, vc *vaultConn, fn func(context.Contex
 		ae := azure.Classify(err, "")
 		authenticated = ae.Op != "token" && ae.Kind != azure.KindUnauthenticated && ae.Kind != azure.KindUnavailable && ae.Kind != azure.KindCanceled
 		if ae.Kind != azure.KindThrottled || ae.Op == "token" || attempts >= c.retry.throttleRetries || ae.RetryAfter > maxRetryAfter {
+			if vaultWide(ae) {
+				g.markWide(ae)
+			}
 			return attempts, ae
 		}
 		pause := vc.lim.Throttled(ae.RetryAfter)

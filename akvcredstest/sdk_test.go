@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -18,9 +19,10 @@ import (
 )
 
 func clientOpts(s *akvcredstest.Server, maxRetries int32) azcore.ClientOptions {
+	// Short retry delays keep tests fast; no assertion depends on them.
 	return azcore.ClientOptions{
 		Transport: s.Client(),
-		Retry:     policy.RetryOptions{MaxRetries: maxRetries},
+		Retry:     policy.RetryOptions{MaxRetries: maxRetries, RetryDelay: time.Millisecond, MaxRetryDelay: 10 * time.Millisecond},
 	}
 }
 

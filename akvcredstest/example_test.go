@@ -1,0 +1,71 @@
+package akvcredstest_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/akvcreds/akvcreds/akvcredstest"
+)
+
+// The real Azure SDK clients talk to the emulator through Client(), with
+// production URLs.
+func Example() {
+	s, err := akvcredstest.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	s.SetSecret("myvault", "db-password", "s3cr3t")
+
+	opts := azcore.ClientOptions{Transport: s.Client()}
+	cred, err := azidentity.NewClientSecretCredential(
+		akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	client, err := azsecrets.NewClient("https://myvault.vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	resp, err := client.GetSecret(context.Background(), "db-password", "", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(*resp.Value)
+	fmt.Println("challenges:", s.Count(akvcredstest.KindChallenge), "tokens:", s.Count(akvcredstest.KindToken))
+	// Output:
+	// s3cr3t
+	// challenges: 1 tokens: 1
+}
+
+// Faults make the emulator answer as a throttled vault does.
+func ExampleServer_SetRateLimit() {
+	s, err := akvcredstest.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	s.SetSecret("busy", "s", "v")
+	s.SetRateLimit("busy", 1, 10_000_000_000, true) // one request per 10 s
+
+	opts := azcore.ClientOptions{Transport: s.Client()}
+	opts.Retry.MaxRetries = -1 // show the raw 429
+	cred, _ := azidentity.NewClientSecretCredential(akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID,
+		akvcredstest.DefaultClientSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	client, _ := azsecrets.NewClient("https://busy.vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
+	ctx := context.Background()
+	_, err = client.GetSecret(ctx, "s", "", nil)
+	fmt.Println(err == nil)
+	_, err = client.GetSecret(ctx, "s", "", nil)
+	if re, ok := err.(*azcore.ResponseError); ok {
+		fmt.Println(re.StatusCode, re.ErrorCode)
+	}
+	// Output:
+	// true
+	// 429 Throttled
+}
