@@ -171,9 +171,10 @@ type vaultConn struct {
 // all problems are reported together.
 func New(opts ...Option) (*Client, error) {
 	s := defaultSettings()
-	for _, o := range opts {
+	for i, o := range opts {
 		if o == nil {
-			return nil, invalid("New", errors.New("an Option is nil"))
+			s.problems = append(s.problems, invalid("New", fmt.Errorf("an Option is nil (option %d of %d)", i+1, len(opts))))
+			continue
 		}
 		o.apply(&s)
 	}

@@ -80,7 +80,7 @@ type Credential struct {
 	Version     string            `json:"version,omitempty"` // 32 hex characters
 	ID          string            `json:"id,omitempty"`      // https://vault.vault.azure.net/secrets/secret/version
 	ContentType string            `json:"contentType,omitempty"`
-	Tags        map[string]string `json:"tags,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty" xml:"-"`
 	Enabled     bool              `json:"enabled"`
 	NotBefore   time.Time         `json:"notBefore,omitzero"`
 	Expires     time.Time         `json:"expires,omitzero"`

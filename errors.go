@@ -123,6 +123,9 @@ func (c *Client) remedy(ae *azure.Error, vault, secret, version string) string {
 		}
 		return "Key Vault kept throttling after backing off: lower WithConcurrency, use WithCache, or spread fetches over time; other clients of this vault share its limit of 4,000 requests per 10 seconds"
 	case azure.KindUnavailable, azure.KindUnknown:
+		if ae.Code == "NoSuchHost" && ae.Op != "token" {
+			return fmt.Sprintf("check the vault name %q and the cloud (%s): no vault %s%s exists, or, if the vault uses a private endpoint, this network's DNS lacks its private zone", vault, c.cloud.Name, vault, c.cloud.VaultSuffix)
+		}
 		if ae.Code == "ForeignHost" {
 			return "report this: Key Vault's list response pointed outside the vault"
 		}

@@ -304,3 +304,18 @@ func TestCancelStopsPromptly(t *testing.T) {
 		t.Errorf("%d gets: the work did not stop", n)
 	}
 }
+
+// A vault that does not exist does not resolve in DNS: reported once per
+// secret with the fix, without retrying for seconds.
+func TestUnknownVault(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("no-such-vault"), akvcreds.WithSecrets("a", "b", "c"))
+	creds, err := c.FetchCredentials(context.Background())
+	if len(creds) != 0 || len(akvcreds.FetchErrors(err)) != 3 || !errors.Is(err, akvcreds.ErrUnavailable) {
+		t.Fatalf("creds %v err %v", names(creds), err)
+	}
+	if !strings.Contains(err.Error(), `check the vault name "no-such-vault"`) {
+		t.Errorf("no remedy: %v", err)
+	}
+}

@@ -377,14 +377,15 @@ func (vr *vaultRun) markWide(err error) {
 }
 
 // vaultWide reports whether err would hit every further request to the
-// vault in this call (no token, a rejected token, the firewall), so the
+// vault in this call (no token, a rejected token, the firewall, a vault
+// host that does not resolve), so the
 // remaining secrets are reported without more requests.
 func vaultWide(err error) bool {
 	var ae *azure.Error
 	if !errors.As(err, &ae) {
 		return false
 	}
-	return ae.Op == "token" || ae.Kind == azure.KindUnauthenticated || ae.InnerCode == "ForbiddenByFirewall"
+	return ae.Op == "token" || ae.Kind == azure.KindUnauthenticated || ae.InnerCode == "ForbiddenByFirewall" || ae.Code == "NoSuchHost"
 }
 
 // results assembles the credentials in order and the joined errors.

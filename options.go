@@ -107,6 +107,7 @@ type settings struct {
 	loggerSet       bool
 	maxRetries      int
 	throttleRetries int
+	problems        []error // found while applying the options
 }
 
 func defaultSettings() settings {
@@ -247,7 +248,7 @@ type retryPolicy struct {
 
 // build validates the settings and makes the Client.
 func (s *settings) build() (*Client, error) {
-	var errs []error
+	errs := s.problems
 	bad := func(option string, err error) { errs = append(errs, invalid(option, err)) }
 
 	cc, ok := s.cloud.internal()

@@ -1,4 +1,124 @@
 // Package akvcredstest is an in-process emulator of Azure Key Vault (secrets
 // data plane), Microsoft Entra ID (client-credentials token endpoint) and the
 // Azure managed-identity endpoint (IMDS), in the spirit of net/http/httptest.
+//
+// The emulator answers as Azure does, so that code tested against it behaves
+// the same against Azure: the same URLs, status codes, headers, JSON shapes
+// and error texts. Where convenience and Azure differ, it follows Azure.
+//
+// # Serving
+//
+// NewServer (or NewTestServer in tests) starts two listeners on 127.0.0.1:
+//
+//   - a TLS listener, with a certificate from a per-server in-memory CA, that
+//     plays every vault (NAME.vault.azure.net, NAME.vault.azure.cn,
+//     NAME.vault.usgovcloudapi.net) and the Entra ID login hosts
+//     (login.microsoftonline.com, login.chinacloudapi.cn,
+//     login.microsoftonline.us, login.windows.net, ...). Requests are routed by
+//     their Host, so production URLs work unchanged, including the Azure SDK's
+//     check that a vault's host ends with its challenge's resource host;
+//   - a plain-HTTP listener that plays IMDS (169.254.169.254).
+//
+// Server.Client returns an *http.Client that trusts only the server's CA and
+// dials those host names to the listeners. It refuses every other address
+// with an error (listed by RefusedDials), so a test cannot reach the network.
+// A vault host whose vault was never added fails to dial with a "no such
+// host" DNS error, as an unknown vault does in Azure. Give the client to the
+// Azure SDK as its transport:
+//
+//	opts := azcore.ClientOptions{Transport: s.Client()}
+//	cred, _ := azidentity.NewClientSecretCredential(akvcredstest.DefaultTenantID,
+//		akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret,
+//		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+//	client, _ := azsecrets.NewClient("https://myvault.vault.azure.net", cred,
+//		&azsecrets.ClientOptions{ClientOptions: opts})
+//
+// # Key Vault
+//
+// Supported: GET /secrets/{name}[/] (latest), GET /secrets/{name}/{version},
+// GET /secrets (list, WithPageSize items a page, nextLink
+// "https://NAME.vault.azure.net:443/secrets?api-version=...&$skiptoken=..." and
+// "nextLink":null on the last page), GET /secrets/{name}/versions, PUT
+// /secrets/{name} and DELETE /secrets/{name}. Any api-version is accepted and
+// query keys may be percent-encoded.
+//
+// Checks run in Azure's order: a request without an Authorization header gets
+// the 401 challenge (WWW-Authenticate: Bearer
+// authorization="https://LOGIN-HOST/TENANT", resource="https://vault.azure.net"
+// or its cloud's equivalent) before anything else; then the bearer token is
+// checked (issued by this server, not expired by the server's clock, audience
+// of the vault's cloud, issuer of the vault's tenant), each failure a 401 with
+// Key Vault's message (AKV10046, [TokenExpired], AKV10022, AKV10032); then the
+// firewall (403 ForbiddenByFirewall), the rate limit (429 Throttled), the
+// request's names (400 BadParameter), permissions (403 ForbiddenByRbac or
+// AccessDenied), and finally the secret (404 SecretNotFound, 403
+// SecretDisabled). Expired secrets are returned, as in Azure.
+//
+// # Entra ID and IMDS
+//
+// Login hosts serve instance discovery (GET /common/discovery/instance), the
+// OpenID configuration (v2.0 and v1 forms) and the token endpoint (POST
+// /{tenant}/oauth2/v2.0/token, and v1 /{tenant}/oauth2/token) for the
+// client-credentials grant with a client secret or a certificate assertion
+// (AddAppCertificate). Unknown form fields are ignored. Errors carry Entra's
+// AADSTS codes and texts (AADSTS7000215, AADSTS700016, AADSTS90002, ...).
+//
+// IMDS serves GET /metadata/identity/oauth2/token for the system-assigned
+// identity and for user-assigned identities selected by client_id, object_id,
+// msi_res_id or mi_res_id; it requires the "Metadata: true" header.
+//
+// The Azure SDK's managed-identity client caches tokens per identity in a
+// package-global cache: in one test binary, use a distinct user-assigned
+// identity per test (AddManagedIdentity) and the system-assigned identity at
+// most once.
+//
+// # Faults and the request log
+//
+// WithLatency delays every request; Inject adds one-off or repeated faults
+// (a status with Azure's error body, a dropped connection, a truncated
+// response, extra delay); SetRateLimit throttles a vault. Requests, Count
+// and ResetRequests expose what the server received, for assertions that
+// count requests rather than time them.
+//
+// # Seed files
+//
+// LoadSeed reads a JSON description of tenants, apps, managed identities,
+// vaults, secrets, permissions and rate limits, for standalone use. Every
+// field is optional; unknown fields are errors. Several entries with the same
+// secret name add versions in order (the last is the latest). Times are
+// RFC 3339. accessModel is "rbac" (default) or "accessPolicy"; a principal is
+// a client ID or "system-assigned". Example (also in testdata/seed.json):
+//
+//	{
+//	  "tenants": ["72f988bf-86f1-41af-91ab-2d7cd011db47"],
+//	  "apps": [
+//	    {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//	     "clientId": "6f1d8e2a-0000-4000-8000-0000000000a2", "clientSecret": "demo-app-secret"}
+//	  ],
+//	  "managedIdentities": [{"clientId": "6f1d8e2a-0000-4000-8000-0000000000b3"}],
+//	  "systemAssignedIdentity": true,
+//	  "vaults": [
+//	    {
+//	      "name": "demo-vault",
+//	      "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//	      "accessModel": "accessPolicy",
+//	      "region": "westeurope",
+//	      "firewall": false,
+//	      "secrets": [
+//	        {"name": "db-password", "value": "s3cr3t", "contentType": "text/plain",
+//	         "tags": {"owner": "data-team"}, "enabled": true,
+//	         "nbf": "2020-01-01T00:00:00Z", "exp": "2031-01-01T00:00:00Z"}
+//	      ],
+//	      "permissions": [{"principal": "system-assigned", "get": true, "list": false}]
+//	    }
+//	  ],
+//	  "rateLimits": [{"vault": "demo-vault", "n": 4000, "windowSeconds": 10, "retryAfter": true}]
+//	}
+//
+// The defaults registered by NewServer (DefaultTenantID, DefaultClientID,
+// DefaultUserAssignedClientID and the system-assigned identity) stay
+// registered; "systemAssignedIdentity": false removes the latter.
+//
+// Everything is per Server: there is no package-level mutable state, and a
+// Server is safe for concurrent use.
 package akvcredstest

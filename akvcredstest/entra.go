@@ -73,7 +73,7 @@ func (s *Server) entraError(w http.ResponseWriter, r *http.Request, status int, 
 		CorrelationID:    corr,
 		ErrorURI:         fmt.Sprintf("https://%s/error?code=%d", hostOnly(r.Host), aadsts),
 	}
-	writeJSON(w, status, body, nil)
+	writeJSON(w, status, body)
 }
 
 // correlationID is the client-request-id the caller sent (header, query or
@@ -116,7 +116,7 @@ func (s *Server) instanceDiscovery(w http.ResponseWriter, r *http.Request, host 
 		"tenant_discovery_endpoint": fmt.Sprintf("https://%s/%s/v2.0/.well-known/openid-configuration", u.Host, tenantSeg),
 		"api-version":               "1.1",
 		"metadata":                  discoveryMetadata,
-	}, nil)
+	})
 }
 
 // tenantKnown reports whether t is a registered tenant or a multi-tenant alias.
@@ -189,7 +189,7 @@ func (s *Server) openIDConfig(w http.ResponseWriter, r *http.Request, host, p st
 		doc["claims_supported"] = []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"}
 	}
 	entraHeaders(w)
-	writeJSON(w, http.StatusOK, doc, nil)
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // tokenEndpoint answers POST /{tenant}/oauth2/v2.0/token (and the v1
@@ -327,7 +327,7 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud,
 			"not_before":     strconv.FormatInt(now.Unix(), 10),
 			"resource":       resource,
 			"access_token":   tok,
-		}, nil)
+		})
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -335,7 +335,7 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud,
 		ExpiresIn    int64  `json:"expires_in"`
 		ExtExpiresIn int64  `json:"ext_expires_in"`
 		AccessToken  string `json:"access_token"`
-	}{"Bearer", life, life, tok}, nil)
+	}{"Bearer", life, life, tok})
 }
 
 // checkAssertion verifies a client assertion JWT against the app's

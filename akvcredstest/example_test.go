@@ -2,7 +2,9 @@ package akvcredstest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -51,7 +53,7 @@ func ExampleServer_SetRateLimit() {
 	}
 	defer s.Close()
 	s.SetSecret("busy", "s", "v")
-	s.SetRateLimit("busy", 1, 10_000_000_000, true) // one request per 10 s
+	s.SetRateLimit("busy", 1, 10*time.Second, true) // one request per 10 s
 
 	opts := azcore.ClientOptions{Transport: s.Client()}
 	opts.Retry.MaxRetries = -1 // show the raw 429
@@ -62,7 +64,8 @@ func ExampleServer_SetRateLimit() {
 	_, err = client.GetSecret(ctx, "s", "", nil)
 	fmt.Println(err == nil)
 	_, err = client.GetSecret(ctx, "s", "", nil)
-	if re, ok := err.(*azcore.ResponseError); ok {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
 		fmt.Println(re.StatusCode, re.ErrorCode)
 	}
 	// Output:

@@ -318,7 +318,7 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 		if f.Status == http.StatusTooManyRequests {
 			code, desc = "too_many_requests", "Too many requests"
 		}
-		writeJSON(w, f.Status, map[string]string{"error": code, "error_description": desc}, nil)
+		writeJSON(w, f.Status, map[string]string{"error": code, "error_description": desc})
 	case isLoginHost(ri.Host):
 		code, aadsts, desc := "temporarily_unavailable", 50196, "The server is temporarily unable to handle the request. Please try again later."
 		switch {

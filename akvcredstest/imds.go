@@ -9,7 +9,7 @@ import (
 
 func imdsError(w http.ResponseWriter, status int, code, desc string) {
 	imdsHeaders(w)
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc}, nil)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
 func imdsHeaders(w http.ResponseWriter) {
@@ -105,5 +105,5 @@ func (s *Server) serveIMDS(w http.ResponseWriter, r *http.Request) {
 		"not_before":     strconv.FormatInt(now.Unix(), 10),
 		"resource":       resource,
 		"token_type":     "Bearer",
-	}, nil)
+	})
 }

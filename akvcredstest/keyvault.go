@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -82,11 +83,11 @@ func (s *Server) kvError(w http.ResponseWriter, r *http.Request, v *vault, statu
 	if inner != "" {
 		body.Error.InnerError = &kvInnerErr{Code: inner}
 	}
-	writeJSON(w, status, body, nil)
+	writeJSON(w, status, body)
 }
 
 // writeJSON writes v as a JSON response with Key Vault's content type.
-func writeJSON(w http.ResponseWriter, status int, v any, _ http.Header) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"InternalServerError","message":"encoding failed"}}`)
@@ -393,7 +394,7 @@ func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, v *vault, base st
 		return
 	}
 	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, b, nil)
+	writeJSON(w, http.StatusOK, b)
 }
 
 // skipToken encodes a list offset the way Key Vault's $skiptoken looks:
@@ -456,9 +457,9 @@ func (s *Server) page(n int, q map[string][]string, linkBase string) (lo, hi int
 	if hi >= n {
 		return lo, n, nil, true
 	}
-	link := linkBase + "?api-version=" + get("api-version") + "&$skiptoken=" + skipToken(hi)
+	link := linkBase + "?api-version=" + url.QueryEscape(get("api-version")) + "&$skiptoken=" + skipToken(hi)
 	if mr := get("maxresults"); mr != "" {
-		link += "&maxresults=" + mr
+		link += "&maxresults=" + url.QueryEscape(mr)
 	}
 	return lo, hi, &link, true
 }
@@ -485,7 +486,7 @@ func (s *Server) kvList(w http.ResponseWriter, r *http.Request, v *vault, base s
 		return
 	}
 	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next}, nil)
+	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
 }
 
 func (s *Server) kvListVersions(w http.ResponseWriter, r *http.Request, v *vault, base, name string, q map[string][]string) {
@@ -514,7 +515,7 @@ func (s *Server) kvListVersions(w http.ResponseWriter, r *http.Request, v *vault
 		return
 	}
 	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next}, nil)
+	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
 }
 
 type setRequest struct {
@@ -566,7 +567,7 @@ func (s *Server) kvSet(w http.ResponseWriter, r *http.Request, v *vault, base, n
 	b := bundleOf(base, v.secrets[strings.ToLower(name)], sv)
 	s.mu.Unlock()
 	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, b, nil)
+	writeJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) kvDelete(w http.ResponseWriter, r *http.Request, v *vault, base, name string) {
@@ -601,5 +602,5 @@ func (s *Server) kvDelete(w http.ResponseWriter, r *http.Request, v *vault, base
 		Tags:               b.Tags,
 	}
 	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, out, nil)
+	writeJSON(w, http.StatusOK, out)
 }

@@ -93,8 +93,9 @@ func WithLatency(min, max time.Duration) Option {
 	})
 }
 
-// WithClock sets the server's clock (default time.Now). It drives token
-// issue and expiry, secret created/updated times and rate-limit windows.
+// WithClock sets the server's clock (default time.Now); now must be safe for
+// concurrent use. It drives token issue and expiry, secret created/updated
+// times and rate-limit windows.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
 		if now != nil {

@@ -2,10 +2,13 @@ package akvcredstest_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,27 +341,47 @@ func TestSDKAuthenticationErrors(t *testing.T) {
 	assertNoRefusedDials(t, s)
 }
 
+// systemOnce guards the one use of the system-assigned identity per process.
+var systemOnce sync.Once
+
+// uniqueClientID returns a fresh GUID, so that MSAL's process-global
+// managed-identity token cache never answers for it.
+func uniqueClientID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
 func TestSDKManagedIdentity(t *testing.T) {
 	ctx := context.Background()
 	s := akvcredstest.NewTestServer(t)
 	s.SetSecret("mivault", "s1", "hello")
 
-	// System-assigned: only once per test binary (MSAL caches MI tokens globally).
-	sys, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: clientOpts(s, -1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := secretsClient(t, s, "https://mivault.vault.azure.net", sys, -1)
-	got, err := c.GetSecret(ctx, "s1", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *got.Value != "hello" {
-		t.Errorf("value %q", *got.Value)
-	}
+	// System-assigned: only once per test process, because MSAL caches
+	// managed-identity tokens globally (a second run with -count would get a
+	// token signed by an earlier server).
+	wantIMDS := 1
+	systemOnce.Do(func() {
+		wantIMDS = 2
+		sys, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: clientOpts(s, -1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := secretsClient(t, s, "https://mivault.vault.azure.net", sys, -1)
+		got, err := c.GetSecret(ctx, "s1", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got.Value != "hello" {
+			t.Errorf("value %q", *got.Value)
+		}
+	})
 
 	// User-assigned: a fresh identity.
-	uaID := "00000000-0000-0000-0000-0000000a11ce"
+	uaID := uniqueClientID()
 	s.AddManagedIdentity(akvcredstest.ManagedIdentity{ClientID: uaID})
 	ua, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 		ClientOptions: clientOpts(s, -1), ID: azidentity.ClientID(uaID),
@@ -366,7 +389,7 @@ func TestSDKManagedIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = secretsClient(t, s, "https://mivault.vault.azure.net", ua, -1)
+	c := secretsClient(t, s, "https://mivault.vault.azure.net", ua, -1)
 	if _, err := c.GetSecret(ctx, "s1", "", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -376,14 +399,14 @@ func TestSDKManagedIdentity(t *testing.T) {
 			imds = append(imds, r)
 		}
 	}
-	if len(imds) != 2 {
+	if len(imds) != wantIMDS {
 		t.Fatalf("IMDS requests: %+v", imds)
 	}
-	if imds[0].Query.Has("client_id") || imds[0].Query.Get("resource") != "https://vault.azure.net" {
+	if wantIMDS == 2 && (imds[0].Query.Has("client_id") || imds[0].Query.Get("resource") != "https://vault.azure.net") {
 		t.Errorf("system-assigned query %v", imds[0].Query)
 	}
-	if imds[1].Query.Get("client_id") != uaID || imds[1].Host != "169.254.169.254" {
-		t.Errorf("user-assigned request %+v", imds[1])
+	if last := imds[len(imds)-1]; last.Query.Get("client_id") != uaID || last.Host != "169.254.169.254" || last.Query.Get("resource") != "https://vault.azure.net" {
+		t.Errorf("user-assigned request %+v", last)
 	}
 
 	// Permissions apply per identity.
@@ -397,7 +420,7 @@ func TestSDKManagedIdentity(t *testing.T) {
 
 	// Unknown user-assigned identity.
 	unknown, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-		ClientOptions: clientOpts(s, -1), ID: azidentity.ClientID("00000000-0000-0000-0000-00000000dead"),
+		ClientOptions: clientOpts(s, -1), ID: azidentity.ClientID(uniqueClientID()),
 	})
 	if err != nil {
 		t.Fatal(err)

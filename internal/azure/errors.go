@@ -113,6 +113,10 @@ func Classify(err error, op string) *Error {
 		classifyAuthFailure(e, afe)
 	case errors.As(err, &re):
 		classifyResponse(e, re)
+	case isDNSNotFound(err):
+		e.Kind = KindUnavailable
+		e.Code = "NoSuchHost"
+		e.Detail = "the host name does not resolve: " + firstLine(err.Error())
 	case errors.As(err, &cue):
 		e.Op = "token"
 		e.Kind = KindUnauthenticated
@@ -147,6 +151,11 @@ func firstLine(s string) string {
 		s = s[:max] + "..."
 	}
 	return strings.TrimSpace(s)
+}
+
+func isDNSNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 func isNetwork(err error) bool {

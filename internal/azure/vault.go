@@ -72,8 +72,9 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 			StatusCodes: []int{http.StatusRequestTimeout, http.StatusInternalServerError,
 				http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
 		},
-		Telemetry:       policy.TelemetryOptions{ApplicationID: "akvcreds"},
-		PerCallPolicies: []policy.Policy{hostGuard{host: u.Hostname()}},
+		Telemetry:        policy.TelemetryOptions{ApplicationID: "akvcreds"},
+		PerCallPolicies:  []policy.Policy{hostGuard{host: u.Hostname()}},
+		PerRetryPolicies: []policy.Policy{failFastOnUnknownHost{}},
 	}
 	if o.HTTPClient != nil {
 		copts.Transport = o.HTTPClient
@@ -103,6 +104,28 @@ func (g hostGuard) Do(req *policy.Request) (*http.Response, error) {
 	}
 	return req.Next()
 }
+
+// failFastOnUnknownHost stops azcore from retrying a vault host that does
+// not resolve: no such vault exists (or its private DNS zone is missing), and
+// retrying only delays the report by seconds per request.
+type failFastOnUnknownHost struct{}
+
+// Do implements policy.Policy.
+func (failFastOnUnknownHost) Do(req *policy.Request) (*http.Response, error) {
+	res, err := req.Next()
+	if err != nil && isDNSNotFound(err) {
+		return nil, nonRetriable{err}
+	}
+	return res, err
+}
+
+// nonRetriable marks an error as final for azcore's retry policy, which
+// looks for a NonRetriable method.
+type nonRetriable struct{ error }
+
+func (nonRetriable) NonRetriable() {}
+
+func (e nonRetriable) Unwrap() error { return e.error }
 
 // Get reads a secret; version "" means the latest.
 func (v *Vault) Get(ctx context.Context, name, version string) (Secret, error) {

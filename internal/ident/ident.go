@@ -119,10 +119,13 @@ func ClientID(s string) error {
 		return fmt.Errorf("client ID (%d characters, not shown) looks like a client secret: check that the client ID and the client secret are not swapped", len(s))
 	}
 	if p := spaceProblem(s); p != "" {
-		return fmt.Errorf("client ID %s has %s: remove it", quote(s), p)
+		return fmt.Errorf("client ID %s has %s: remove it", idQuote(s), p)
 	}
 	if p := guidProblem(s); p != "" {
-		return fmt.Errorf("client ID %s is not a GUID: %s; application (client) IDs look like %q", quote(s), p, guidExample)
+		if !idShowable(s) {
+			p = hiddenProblem(s, func(b byte) bool { return isHex(b) || b == '-' }, "a hexadecimal digit or a hyphen")
+		}
+		return fmt.Errorf("client ID %s is not a GUID: %s; application (client) IDs look like %q", idQuote(s), p, guidExample)
 	}
 	return nil
 }
@@ -141,7 +144,7 @@ func TenantID(s string) error {
 		return fmt.Errorf("tenant ID (%d characters, not shown) looks like a client secret: check the order of tenant ID, client ID and client secret", len(s))
 	}
 	if p := spaceProblem(s); p != "" {
-		return fmt.Errorf("tenant ID %s has %s: remove it", quote(s), p)
+		return fmt.Errorf("tenant ID %s has %s: remove it", idQuote(s), p)
 	}
 	switch lower(s) {
 	case "common", "organizations", "consumers":
@@ -151,7 +154,7 @@ func TenantID(s string) error {
 		if _, _, bad := firstInvalid(s, func(b byte) bool { return isHex(b) || b == '-' }); !bad {
 			// Only hex digits and hyphens: meant as a GUID.
 			if p := guidProblem(s); p != "" {
-				return fmt.Errorf("tenant ID %s is not a GUID: %s; tenant IDs look like %q", quote(s), p, guidExample)
+				return fmt.Errorf("tenant ID %s is not a GUID: %s; tenant IDs look like %q", idQuote(s), p, guidExample)
 			}
 			return nil
 		}
@@ -160,7 +163,13 @@ func TenantID(s string) error {
 		return nil
 	}
 	if p := domainProblem(s); p != "" {
-		return fmt.Errorf("tenant ID %s is neither a GUID nor a domain name: %s", quote(s), p)
+		if !idShowable(s) {
+			if p = hiddenProblem(s, func(b byte) bool { return isNameByte(b) || b == '.' }, "a letter, digit, hyphen or dot"); p == "" {
+				p = "a domain name needs at least one dot"
+			}
+			p += " (a domain looks like contoso.onmicrosoft.com)"
+		}
+		return fmt.Errorf("tenant ID %s is neither a GUID nor a domain name: %s", idQuote(s), p)
 	}
 	return nil
 }
@@ -378,6 +387,36 @@ func displayURL(s string) string {
 		}
 	}
 	return quote(s)
+}
+
+// idQuote quotes a client or tenant ID for an error message only when it
+// is made of the characters IDs are made of (hex digits and hyphens, or a
+// domain name with a dot); anything else may be a secret passed in the
+// wrong position, so only its length is shown.
+func idQuote(s string) string {
+	if idShowable(s) {
+		return quote(s)
+	}
+	return fmt.Sprintf("(%d characters, not shown as it may be a secret)", len(s))
+}
+
+func idShowable(s string) bool {
+	_, _, notGUIDish := firstInvalid(s, func(b byte) bool { return isHex(b) || b == '-' })
+	_, _, notDomainish := firstInvalid(s, func(b byte) bool { return isNameByte(b) || b == '.' })
+	guidShaped := len(s) == len(guidExample) && !notDomainish
+	for i := 0; guidShaped && i < len(s); i++ {
+		guidShaped = (s[i] == '-') == (guidExample[i] == '-')
+	}
+	return !notGUIDish || guidShaped || (!notDomainish && strings.Contains(s, "."))
+}
+
+// hiddenProblem describes, for a value that is not shown, where it first
+// breaks the rule, without showing the character.
+func hiddenProblem(s string, ok func(byte) bool, rule string) string {
+	if pos, _, bad := firstInvalid(s, ok); bad {
+		return fmt.Sprintf("character %d is not %s", pos, rule)
+	}
+	return ""
 }
 
 // quote returns s quoted as by %q, shortened when longer than maxQuote bytes.

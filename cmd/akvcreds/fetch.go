@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/akvcreds/akvcreds"
+)
+
+const fetchUsage = `Usage: akvcreds fetch --vault NAME [--secret NAME]... [flags]
+
+Fetches credentials from Azure Key Vault: for every vault and secret, a
+credential named VAULT/SECRET whose username is the secret name and whose
+password is the secret's value. Without --secret, every enabled secret of
+each vault is listed and fetched.
+
+Credentials go to standard output; failures, progress and logs to standard
+error. Passwords are masked unless --reveal is given.
+
+Output formats (--output):
+  table  NAME, USERNAME, PASSWORD, VERSION, CONTENT TYPE (default)
+  json   an array of credential objects; password is "[REDACTED]" unless --reveal
+  env    "export VAULT_SECRET='value'" lines for a POSIX shell (needs --reveal):
+         eval "$(akvcreds fetch --vault myvault --output env --reveal)"
+` + authHelp + `
+Exit status: 0 all fetched, 1 some failed, 2 bad input, 3 authentication
+failed, 4 other failure.
+`
+
+func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	fs := newFlagSet("fetch", stderr, fetchUsage)
+	var cf commonFlags
+	cf.register(fs)
+	output := fs.String("output", "table", "output `format`: table, json or env")
+	reveal := fs.Bool("reveal", false, "print secret values (table, json; required by env)")
+	if code, done := parse(fs, args); done {
+		return code
+	}
+	switch *output {
+	case "table", "json":
+	case "env":
+		if !*reveal {
+			return reportSetup(stderr, "fetch", usagef("--output env prints secret values: add --reveal to confirm"))
+		}
+	default:
+		return reportSetup(stderr, "fetch", usagef("unknown --output %q: use table, json or env", *output))
+	}
+
+	opts, _, cleanup, err := cf.setup(stdin, stderr, env)
+	defer cleanup()
+	if err != nil {
+		return reportSetup(stderr, "fetch", err)
+	}
+	c, err := akvcreds.New(opts...)
+	if err != nil {
+		return reportSetup(stderr, "fetch", err)
+	}
+	defer c.Close()
+
+	if isTerminal(stderr) {
+		if len(cf.secrets) > 0 {
+			fmt.Fprintf(stderr, "fetching %d credentials...\n", len(cf.vaults)*len(cf.secrets))
+		} else {
+			fmt.Fprintf(stderr, "listing and fetching the secrets of %d vaults...\n", len(cf.vaults))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	creds, ferr := c.FetchCredentials(ctx)
+
+	var out bytes.Buffer
+	switch *output {
+	case "table":
+		if len(creds) > 0 {
+			writeCredTable(&out, creds, *reveal, "")
+		}
+	case "json":
+		err = writeJSON(&out, creds, *reveal)
+	case "env":
+		writeEnv(&out, creds)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "akvcreds fetch: %v\n", err)
+		return exitFailure
+	}
+	if _, err := stdout.Write(out.Bytes()); err != nil {
+		fmt.Fprintf(stderr, "akvcreds fetch: writing output: %v\n", err)
+		return exitFailure
+	}
+	reportFailures(stderr, "fetch", len(creds), ferr)
+	return exitCode(len(creds), ferr)
+}
+
+// reportFailures writes one line per failure and a summary to stderr.
+func reportFailures(stderr io.Writer, cmd string, ok int, err error) {
+	if err == nil {
+		return
+	}
+	fes := akvcreds.FetchErrors(err)
+	if len(fes) == 0 {
+		fmt.Fprintf(stderr, "akvcreds %s: %v\n", cmd, err)
+		return
+	}
+	for _, fe := range fes {
+		fmt.Fprintf(stderr, "error: %v\n", fe)
+	}
+	fmt.Fprintf(stderr, "akvcreds %s: %d fetched, %d failed\n", cmd, ok, len(fes))
+}
+
+// writeJSON writes creds as a JSON array of akvcreds.Credential objects,
+// with the password's value instead of "[REDACTED]" when reveal is set.
+func writeJSON(w io.Writer, creds []akvcreds.Credential, reveal bool) error {
+	items := make([]json.RawMessage, 0, len(creds))
+	for _, c := range creds {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if reveal {
+			// Credential marshals its fields in declaration order and the
+			// password before the tags, so the first "password" member is the
+			// password itself.
+			const redacted = `"password":"[REDACTED]"`
+			if !bytes.Contains(b, []byte(redacted)) {
+				return fmt.Errorf("cannot reveal the password of %s in JSON", c.Name)
+			}
+			v, err := json.Marshal(c.Password.Reveal())
+			if err != nil {
+				return err
+			}
+			b = bytes.Replace(b, []byte(redacted), append([]byte(`"password":`), v...), 1)
+		}
+		items = append(items, b)
+	}
+	b, err := json.MarshalIndent(items, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writeEnv writes one "export NAME='value'" line per credential.
+func writeEnv(w io.Writer, creds []akvcreds.Credential) {
+	for _, c := range creds {
+		fmt.Fprintf(w, "export %s=%s\n", envName(c.Vault+"_"+c.Secret), shellQuote(c.Password.Reveal()))
+	}
+}
+
+// envName upper-cases s and turns every character but ASCII letters and
+// digits into '_': "contoso-prod_db-password" -> "CONTOSO_PROD_DB_PASSWORD".
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+		return "_" + string(b)
+	}
+	return string(b)
+}
+
+// shellQuote single-quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
