@@ -81,6 +81,28 @@ type FetchError struct {
 	Secret  string // secret name; "" when listing the vault failed
 	Version string // the pinned version, if any
 	Err     error
+
+	// What Azure answered, when it answered: the HTTP status, Key Vault's
+	// error code ("Forbidden", "SecretNotFound", "Throttled", ...) or Entra
+	// ID's ("invalid_client"), the inner code ("ForbiddenByRbac",
+	// "AccessDenied", "ForbiddenByFirewall", "SecretDisabled"), the AADSTS
+	// code of a token failure ("AADSTS7000215") and Key Vault's request ID
+	// (x-ms-request-id), for support cases.
+	Status    int
+	Code      string
+	InnerCode string
+	AADSTS    string
+	RequestID string
+}
+
+// newFetchError fills in what Azure answered from err's chain.
+func newFetchError(vault, secret, version string, err error) *FetchError {
+	fe := &FetchError{Vault: vault, Secret: secret, Version: version, Err: err}
+	var ae *azure.Error
+	if errors.As(err, &ae) {
+		fe.Status, fe.Code, fe.InnerCode, fe.AADSTS, fe.RequestID = ae.Status, ae.Code, ae.InnerCode, ae.AADSTS, ae.RequestID
+	}
+	return fe
 }
 
 // Error implements error.

@@ -332,6 +332,7 @@ func BenchmarkWarmCache(b *testing.B) {
 		b.Fatalf("warming: %d credentials, err %v", len(creds), err)
 	}
 	srv.ResetRequests()
+	b.ReportAllocs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()

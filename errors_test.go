@@ -20,6 +20,7 @@ func TestFailureKinds(t *testing.T) {
 	const otherApp = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 	tests := []struct {
 		name    string
+		inner   string // FetchError.InnerCode
 		setup   func(s *akvcredstest.Server, vault string)
 		auth    akvcreds.Option
 		opts    []akvcreds.Option
@@ -37,6 +38,7 @@ func TestFailureKinds(t *testing.T) {
 		},
 		{
 			name:    "disabled",
+			inner:   "SecretDisabled",
 			setup:   func(s *akvcredstest.Server, v string) { s.SetSecret(v, "off", "x", akvcredstest.Disabled()) },
 			secret:  "off",
 			kind:    akvcreds.ErrDisabled,
@@ -44,7 +46,8 @@ func TestFailureKinds(t *testing.T) {
 			okToo:   true,
 		},
 		{
-			name: "forbidden by RBAC",
+			name:  "forbidden by RBAC",
+			inner: "ForbiddenByRbac",
 			setup: func(s *akvcredstest.Server, v string) {
 				s.SetPermissions(v, akvcredstest.DefaultClientID, akvcredstest.Permissions{List: true})
 			},
@@ -53,7 +56,8 @@ func TestFailureKinds(t *testing.T) {
 			message: []string{"ForbiddenByRbac", `"Key Vault Secrets User" role`, "HTTP 403"},
 		},
 		{
-			name: "access policy lacks Get",
+			name:  "access policy lacks Get",
+			inner: "AccessDenied",
 			setup: func(s *akvcredstest.Server, v string) {
 				s.AddVault(v, akvcredstest.VaultAccessPolicy())
 				s.SetPermissions(v, akvcredstest.DefaultClientID, akvcredstest.Permissions{List: true})
@@ -64,6 +68,7 @@ func TestFailureKinds(t *testing.T) {
 		},
 		{
 			name:    "firewall",
+			inner:   "ForbiddenByFirewall",
 			setup:   func(s *akvcredstest.Server, v string) { s.SetFirewall(v, true) },
 			secret:  "good",
 			kind:    akvcreds.ErrForbidden,
@@ -162,6 +167,9 @@ func TestFailureKinds(t *testing.T) {
 			}
 			if fe.Vault != vault {
 				t.Errorf("FetchError.Vault = %q", fe.Vault)
+			}
+			if fe.InnerCode != tt.inner {
+				t.Errorf("FetchError.InnerCode = %q, want %q", fe.InnerCode, tt.inner)
 			}
 			if !errors.Is(err, tt.kind) || !errors.Is(fe, tt.kind) {
 				t.Errorf("error does not wrap %v: %v", tt.kind, fe)

@@ -135,13 +135,13 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 	ref := vaultRef{name: id.Vault, url: "https://" + id.Vault + c.cloud.VaultSuffix + "/"}
 	vc, err := c.conn(ref)
 	if err != nil {
-		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: invalid("FetchCredential", err)}
+		return Credential{}, newFetchError(id.Vault, id.Secret, id.Version, invalid("FetchCredential", err))
 	}
 	start := time.Now()
 	cred, attempts, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false, nil)
 	c.logFetch(ctx, id.Vault, id.Secret, id.Version, attempts, time.Since(start), err)
 	if err != nil {
-		return Credential{}, &FetchError{Vault: id.Vault, Secret: id.Secret, Version: id.Version, Err: err}
+		return Credential{}, newFetchError(id.Vault, id.Secret, id.Version, err)
 	}
 	return cred, nil
 }
@@ -399,14 +399,14 @@ func (r *run) results() ([]Credential, error) {
 				return cmp.Or(cmp.Compare(strings.ToLower(a.secret), strings.ToLower(b.secret)), cmp.Compare(a.secret, b.secret))
 			})
 			if vr.listErr != nil {
-				errs = append(errs, &FetchError{Vault: vr.ref.name, Err: vr.listErr})
+				errs = append(errs, newFetchError(vr.ref.name, "", "", vr.listErr))
 				failed++
 			}
 		}
 		skipped += vr.skipped
 		for _, s := range vr.slots {
 			if s.err != nil {
-				errs = append(errs, &FetchError{Vault: vr.ref.name, Secret: s.secret, Version: s.version, Err: s.err})
+				errs = append(errs, newFetchError(vr.ref.name, s.secret, s.version, s.err))
 				failed++
 				continue
 			}

@@ -547,6 +547,10 @@ func checkRun(t *testing.T, logs string, err error, rec *tokenRecorder, secrets 
 		}
 	}
 	walk(err)
+	// Assertion libraries print errors with reflection-based dumpers: the
+	// SDK's HTTP exchange (the Authorization header, the token request's
+	// client secret) must not be reachable from the error.
+	assertNoLeak(t, "a reflection dump of the error", deepDump(err), all...)
 	for _, fe := range akvcreds.FetchErrors(err) {
 		assertNoLeak(t, "a *FetchError", fe.Error(), all...)
 		assertNoLeak(t, "a *FetchError", fmt.Sprintf("%v %+v %s", fe, fe, fe), all...)

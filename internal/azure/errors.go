@@ -132,7 +132,37 @@ func Classify(err error, op string) *Error {
 		e.Kind = KindUnknown
 		e.Detail = firstLine(err.Error())
 	}
+	e.Err = sanitize(err, e)
 	return e
+}
+
+// causeError is the sanitized cause of an Error: its text only.
+type causeError struct{ msg string }
+
+func (c *causeError) Error() string { return c.msg }
+
+// sanitize returns what Error keeps of the SDK's error. The SDK's errors
+// hold the HTTP exchange: a Key Vault *azcore.ResponseError holds the
+// request with its Authorization header (the bearer token), and a token
+// failure holds the token request, whose body carries the client secret.
+// Reflection-based dumpers (the ones assertion libraries print with) would
+// show them, so only safe parts are kept: a stripped *azcore.ResponseError
+// (errors.As still finds it), the context's error (errors.Is still works),
+// network errors (addresses only), and otherwise the first line of text.
+func sanitize(err error, e *Error) error {
+	var re *azcore.ResponseError
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return context.Canceled
+	case e.Op != "token" && errors.As(err, &re):
+		return &azcore.ResponseError{ErrorCode: re.ErrorCode, StatusCode: re.StatusCode}
+	case e.Op != "token" && errors.As(err, &ne):
+		return ne
+	}
+	return &causeError{msg: e.Detail}
 }
 
 func contextReason(err error) string {
