@@ -26,7 +26,8 @@
 //
 // Failures wrap one of the sentinel errors ([ErrInvalidArgument],
 // [ErrUnauthenticated], [ErrForbidden], [ErrNotFound], [ErrDisabled],
-// [ErrThrottled], [ErrUnavailable]); test them with errors.Is.
+// [ErrThrottled], [ErrUnavailable], [ErrMalformed], [ErrExpired]); test them
+// with errors.Is.
 //
 // The package akvcredstest is an in-process Key Vault, Entra ID and
 // managed-identity emulator for testing code that uses akvcreds without Azure.
@@ -71,6 +72,12 @@ var (
 	// ErrUnavailable: the network or Key Vault failed (connection errors, 5xx)
 	// after retries, or Azure answered in a way akvcreds does not recognise.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrMalformed: the secret's value cannot be made into a credential (not
+	// the JSON the mapping expects, or the Mapper failed).
+	ErrMalformed = errors.New("malformed value")
+	// ErrExpired: a named secret is expired or not yet valid, and
+	// WithExpiredPolicy(ExpiredReject) is set.
+	ErrExpired = errors.New("secret expired or not yet valid")
 )
 
 // FetchError is one failed secret (or, with Secret empty, a failed listing of
@@ -167,6 +174,8 @@ type Client struct {
 	cache   *cache.Cache[Credential] // nil when caching is off
 	flight  singleflight.Group
 	retry   retryPolicy
+	filters filters
+	mapping mapping
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name

@@ -1,10 +1,13 @@
 package akvcreds
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -109,4 +112,125 @@ func (c Credential) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("contentType", c.ContentType))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// JSONMode says when a secret's value is read as a JSON credential,
+// {"username": "...", "password": "..."}.
+type JSONMode int
+
+// The JSON modes.
+const (
+	// JSONByContentType (the default) reads values whose content type is
+	// application/json (or ends in +json). A JSON object with a string
+	// "password" field becomes the credential's password (and its "username",
+	// if any, the username); other valid JSON is kept whole as the password,
+	// as before; a value that is not valid JSON is an ErrMalformed failure.
+	JSONByContentType JSONMode = iota
+	// JSONAlways reads every value as a JSON credential: a value that is not
+	// a JSON object with a string "password" field is an ErrMalformed failure.
+	JSONAlways
+	// JSONNever keeps every value whole as the password.
+	JSONNever
+)
+
+// MapInput is what a Mapper sees of one secret.
+type MapInput struct {
+	Vault       string
+	Secret      string
+	Version     string
+	ContentType string
+	Tags        map[string]string
+	Value       Password
+}
+
+// Mapper turns a secret into a credential's username and password; it is
+// the escape hatch when neither the secret name, a tag nor a JSON value
+// holds the username. An error fails that secret with ErrMalformed (the
+// error's text is included: do not put the value in it).
+type Mapper func(in MapInput) (username, password string, err error)
+
+// ExpiredPolicy says what becomes of a named secret that is expired or not
+// yet valid. Key Vault still returns such secrets; listing skips them.
+type ExpiredPolicy int
+
+// The expiry policies.
+const (
+	// ExpiredReturn (the default) returns the credential, as Key Vault does,
+	// and logs a warning; Credential.Expired tells.
+	ExpiredReturn ExpiredPolicy = iota
+	// ExpiredReject reports the secret as a *FetchError wrapping ErrExpired.
+	ExpiredReject
+)
+
+// mapping is how secrets become credentials.
+type mapping struct {
+	usernameTag string
+	json        JSONMode
+	mapper      Mapper
+	naming      func(vault, secret string) string
+	expired     ExpiredPolicy
+}
+
+// custom reports whether username or password need more than the defaults.
+func (m *mapping) custom() bool {
+	return m.usernameTag != "" || m.json != JSONNever || m.mapper != nil
+}
+
+// credentialJSON is the shape of a JSON credential value.
+type credentialJSON struct {
+	Username *string `json:"username"`
+	Password *string `json:"password"`
+}
+
+// isJSONContentType reports whether a content type says JSON.
+func isJSONContentType(ct string) bool {
+	mt := mediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// apply computes the username and password of a secret. Errors never quote
+// the value.
+func (m *mapping) apply(cred *Credential) error {
+	if m.mapper != nil {
+		u, p, err := m.mapper(MapInput{Vault: cred.Vault, Secret: cred.Secret, Version: cred.Version,
+			ContentType: cred.ContentType, Tags: cred.Tags, Value: cred.Password})
+		if err != nil {
+			return fmt.Errorf("the Mapper failed: %w", err)
+		}
+		cred.Username, cred.Password = u, newPassword(p)
+		return nil
+	}
+	if m.usernameTag != "" {
+		if u := cred.Tags[m.usernameTag]; u != "" {
+			cred.Username = u
+		}
+	}
+	if m.json == JSONNever || (m.json == JSONByContentType && !isJSONContentType(cred.ContentType)) {
+		return nil
+	}
+	value := cred.Password.Reveal()
+	why := "content type " + strconv.Quote(cred.ContentType)
+	if m.json == JSONAlways {
+		why = "JSONAlways"
+	}
+	if !json.Valid([]byte(value)) {
+		var se *json.SyntaxError
+		var probe any
+		if err := json.Unmarshal([]byte(value), &probe); errors.As(err, &se) {
+			return fmt.Errorf("the value is not valid JSON (%s; syntax error at byte %d)", why, se.Offset)
+		}
+		return fmt.Errorf("the value is not valid JSON (%s)", why)
+	}
+	var cj credentialJSON
+	if err := json.Unmarshal([]byte(value), &cj); err != nil || cj.Password == nil {
+		if m.json == JSONByContentType {
+			return nil // JSON, but not a credential: the value stays whole
+		}
+		return errors.New(`the value is not a JSON object with a string "password" field (JSONAlways)`)
+	}
+	cred.Password = newPassword(*cj.Password)
+	if cj.Username != nil && *cj.Username != "" {
+		cred.Username = *cj.Username
+	}
+	return nil
 }

@@ -35,6 +35,8 @@ type fetchSettings struct {
 	secrets    []string
 	secretsSet bool
 	skipCache  bool
+	filters    filters
+	summary    *Summary
 }
 
 // FetchVaults replaces the Client's vaults (WithVaults) for this call.
@@ -54,11 +56,49 @@ func FetchSkipCache() FetchOption {
 	return fetchOptionFunc(func(s *fetchSettings) { s.skipCache = true })
 }
 
+// FetchFilters adds filters (see Filter) to the Client's (WithFilters) for
+// this call.
+func FetchFilters(f ...Filter) FetchOption {
+	return fetchOptionFunc(func(s *fetchSettings) { s.filters = append(s.filters, f...) })
+}
+
+// FetchSummary fills *dst with the counts of this call when it returns.
+func FetchSummary(dst *Summary) FetchOption {
+	return fetchOptionFunc(func(s *fetchSettings) { s.summary = dst })
+}
+
+// Summary counts what one FetchCredentials call did, for a connector to log
+// (it is a slog.LogValuer). Ask for it with FetchSummary.
+type Summary struct {
+	Vaults             int           // vaults read
+	Listed             int           // secrets seen in listings
+	Fetched            int           // credentials returned, from Key Vault or the cache
+	FromCache          int           // of Fetched, served by WithCache
+	FilteredOut        int           // left out by filters
+	SkippedDisabled    int           // listed but disabled
+	SkippedExpired     int           // listed but expired
+	SkippedNotYetValid int           // listed but not valid yet (not-before in the future)
+	Failed             int           // *FetchError values returned
+	Duration           time.Duration // wall time of the call
+}
+
+// LogValue implements slog.LogValuer.
+func (s Summary) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("vaults", s.Vaults), slog.Int("listed", s.Listed), slog.Int("fetched", s.Fetched),
+		slog.Int("fromCache", s.FromCache), slog.Int("filteredOut", s.FilteredOut),
+		slog.Int("skippedDisabled", s.SkippedDisabled), slog.Int("skippedExpired", s.SkippedExpired),
+		slog.Int("skippedNotYetValid", s.SkippedNotYetValid), slog.Int("failed", s.Failed),
+		slog.Duration("duration", s.Duration))
+}
+
 // plan is what one FetchCredentials call reads.
 type plan struct {
 	vaults    []vaultRef
 	secrets   []secretRef // nil: list each vault
 	skipCache bool
+	filters   filters
+	summary   *Summary
 }
 
 func (c *Client) plan(opts []FetchOption) (plan, error) {
@@ -69,8 +109,11 @@ func (c *Client) plan(opts []FetchOption) (plan, error) {
 		}
 		o.applyFetch(&fs)
 	}
-	p := plan{vaults: c.vaults, secrets: c.secrets, skipCache: fs.skipCache}
-	var errs []error
+	p := plan{vaults: c.vaults, secrets: c.secrets, skipCache: fs.skipCache, filters: c.filters, summary: fs.summary}
+	errs := fs.filters.validate("FetchFilters")
+	if len(fs.filters) > 0 {
+		p.filters = append(slices.Clip(c.filters), fs.filters...)
+	}
 	if fs.vaultsSet {
 		var verrs []error
 		p.vaults, verrs = parseVaults(fs.vaults, c.cloud)
@@ -107,7 +150,7 @@ func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]C
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, skipCache: p.skipCache, start: time.Now()}
+	r := &run{c: c, skipCache: p.skipCache, filters: p.filters, summary: p.summary, start: time.Now()}
 	r.vaults = make([]*vaultRun, len(p.vaults))
 	for i, ref := range p.vaults {
 		vr := &vaultRun{ref: ref, listing: p.secrets == nil}
@@ -138,7 +181,7 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 		return Credential{}, newFetchError(id.Vault, id.Secret, id.Version, invalid("FetchCredential", err))
 	}
 	start := time.Now()
-	cred, attempts, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false, nil)
+	cred, attempts, _, err := c.fetchOne(ctx, vc, id.Secret, id.Version, false, nil)
 	c.logFetch(ctx, id.Vault, id.Secret, id.Version, attempts, time.Since(start), err)
 	if err != nil {
 		return Credential{}, newFetchError(id.Vault, id.Secret, id.Version, err)
@@ -150,6 +193,8 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 type run struct {
 	c         *Client
 	skipCache bool
+	filters   filters
+	summary   *Summary
 	start     time.Time
 	vaults    []*vaultRun
 }
@@ -160,12 +205,15 @@ type vaultRun struct {
 	connErr error
 	listing bool
 
-	mu        sync.Mutex
-	slots     []*slot
-	listErr   error // the listing failed or was cut short
-	poison    error // a failure that every further secret of the vault would hit
-	skipped   int   // listed but disabled, not yet valid or expired
-	listCount int
+	mu       sync.Mutex
+	slots    []*slot
+	listErr  error // the listing failed or was cut short
+	poison   error // a failure that every further secret of the vault would hit
+	listed   int
+	disabled int // listed but disabled
+	expired  int // listed but expired
+	early    int // listed but not valid yet
+	filtered int // listed but filtered out
 }
 
 type slot struct {
@@ -173,6 +221,8 @@ type slot struct {
 	cred            Credential
 	err             error
 	done            bool
+	filtered        bool // left out by a filter: neither a credential nor an error
+	fromCache       bool
 }
 
 type job struct {
@@ -209,8 +259,11 @@ func (r *run) execute(ctx context.Context) {
 			}
 			more = true
 			s := vr.slots[j]
-			if cred, ok := r.c.cached(vr.ref.name, s.secret, s.version, r.skipCache); ok {
-				s.cred, s.done = cred, true
+			if !r.filters.keep(azure.SecretProps{Name: s.secret}, true) {
+				s.filtered, s.done = true, true
+				continue
+			}
+			if r.fromCache(vr, s) {
 				continue
 			}
 			pending = append(pending, job{vr, s})
@@ -296,17 +349,30 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 		}
 		for _, it := range items {
 			vr.mu.Lock()
-			vr.listCount++
-			if !usable(it, now) {
-				vr.skipped++
+			vr.listed++
+			switch {
+			case !it.Enabled:
+				vr.disabled++
+			case !it.NotBefore.IsZero() && now.Before(it.NotBefore):
+				vr.early++
+			case !it.Expires.IsZero() && !now.Before(it.Expires):
+				vr.expired++
+			case !r.filters.keep(it, false):
+				vr.filtered++
+			default:
 				vr.mu.Unlock()
-				continue
+				goto keep
 			}
+			vr.mu.Unlock()
+			r.c.log.Debug("akvcreds: listed secret skipped", slog.String("vault", vr.ref.name), slog.String("secret", it.Name),
+				slog.Bool("enabled", it.Enabled), slog.Time("notBefore", it.NotBefore), slog.Time("expires", it.Expires))
+			continue
+		keep:
 			s := &slot{secret: it.Name}
+			vr.mu.Lock()
 			vr.slots = append(vr.slots, s)
 			vr.mu.Unlock()
-			if cred, ok := r.c.cached(vr.ref.name, s.secret, "", r.skipCache); ok {
-				s.cred, s.done = cred, true
+			if r.fromCache(vr, s) {
 				continue
 			}
 			select {
@@ -344,10 +410,14 @@ func (r *run) fetchSlot(ctx context.Context, jb job) {
 		return
 	}
 	start := time.Now()
-	cred, attempts, err := r.c.fetchOne(ctx, vr.conn, s.secret, s.version, r.skipCache, vr)
+	cred, attempts, props, err := r.c.fetchOne(ctx, vr.conn, s.secret, s.version, r.skipCache, vr)
 	r.c.logFetch(ctx, vr.ref.name, s.secret, s.version, attempts, time.Since(start), err)
 	if err != nil {
 		s.err = err
+		return
+	}
+	if !vr.listing && r.filters.hasMetadataFilters() && !r.filters.keep(props, false) {
+		s.filtered = true
 		return
 	}
 	s.cred = cred
@@ -392,7 +462,7 @@ func vaultWide(err error) bool {
 func (r *run) results() ([]Credential, error) {
 	var creds []Credential
 	var errs []error
-	fetched, failed, skipped := 0, 0, 0
+	sum := Summary{Vaults: len(r.vaults)}
 	for _, vr := range r.vaults {
 		if vr.listing {
 			slices.SortStableFunc(vr.slots, func(a, b *slot) int {
@@ -400,24 +470,48 @@ func (r *run) results() ([]Credential, error) {
 			})
 			if vr.listErr != nil {
 				errs = append(errs, newFetchError(vr.ref.name, "", "", vr.listErr))
-				failed++
 			}
 		}
-		skipped += vr.skipped
+		sum.Listed += vr.listed
+		sum.SkippedDisabled += vr.disabled
+		sum.SkippedExpired += vr.expired
+		sum.SkippedNotYetValid += vr.early
+		sum.FilteredOut += vr.filtered
 		for _, s := range vr.slots {
-			if s.err != nil {
+			switch {
+			case s.filtered:
+				sum.FilteredOut++
+			case s.err != nil:
 				errs = append(errs, newFetchError(vr.ref.name, s.secret, s.version, s.err))
-				failed++
-				continue
+			default:
+				creds = append(creds, s.cred)
+				if s.fromCache {
+					sum.FromCache++
+				}
 			}
-			creds = append(creds, s.cred)
-			fetched++
 		}
 	}
-	r.c.log.Info("akvcreds: fetch finished",
-		slog.Int("vaults", len(r.vaults)), slog.Int("fetched", fetched), slog.Int("failed", failed),
-		slog.Int("skipped", skipped), slog.Duration("duration", time.Since(r.start)))
+	sum.Fetched, sum.Failed, sum.Duration = len(creds), len(errs), time.Since(r.start)
+	if r.summary != nil {
+		*r.summary = sum
+	}
+	r.c.log.LogAttrs(context.Background(), slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
 	return creds, errors.Join(errs...)
+}
+
+// fromCache serves a slot from the cache, if it can.
+func (r *run) fromCache(vr *vaultRun, s *slot) bool {
+	raw, ok := r.c.cached(vr.ref.name, s.secret, s.version, r.skipCache)
+	if !ok {
+		return false
+	}
+	if r.filters.hasMetadataFilters() && !vr.listing && !r.filters.keep(propsOf(raw), false) {
+		s.filtered, s.done = true, true
+		return true
+	}
+	s.cred, s.err = r.c.finish(raw, vr.ref.name, s.secret)
+	s.fromCache, s.done = s.err == nil, true
+	return true
 }
 
 func cacheKeyPrefix(vault, secret string) string {
@@ -437,14 +531,65 @@ func (c *Client) cached(vault, secret, version string, skip bool) (Credential, b
 	if !ok || !fresh {
 		return Credential{}, false
 	}
-	cred.Name = vault + "/" + secret
-	cred.Secret, cred.Username = secret, secret
 	return cred, true
 }
 
-// fetchOne reads one secret through the cache; concurrent identical reads
+// propsOf is the metadata filters look at.
+func propsOf(c Credential) azure.SecretProps {
+	return azure.SecretProps{Name: c.Secret, ContentType: c.ContentType, Tags: c.Tags, Enabled: c.Enabled,
+		NotBefore: c.NotBefore, Expires: c.Expires, Updated: c.Updated, Version: c.Version}
+}
+
+// finish turns a secret as read (or cached) into the credential the caller
+// asked for: named with the spelling asked for (or WithNaming), the username
+// and password mapped, the expiry policy applied.
+func (c *Client) finish(raw Credential, vault, secret string) (Credential, error) {
+	cred := raw
+	if cred.Secret != secret || c.mapping.naming != nil {
+		cred.Secret, cred.Username = secret, secret
+		if c.mapping.naming != nil {
+			cred.Name = c.mapping.naming(vault, secret)
+		} else {
+			cred.Name = vault + "/" + secret
+		}
+	}
+	if c.mapping.custom() {
+		if err := c.mapping.apply(&cred); err != nil {
+			return Credential{}, &problem{kind: ErrMalformed, cause: err,
+				msg: ErrMalformed.Error() + ": " + err.Error() + ". To fix: store the value in the expected form, or change WithJSONValues / WithMapper"}
+		}
+	}
+	now := time.Now()
+	if cred.Expired(now) || (!cred.NotBefore.IsZero() && now.Before(cred.NotBefore)) {
+		when := "expired at " + cred.Expires.Format(time.RFC3339)
+		if !cred.NotBefore.IsZero() && now.Before(cred.NotBefore) {
+			when = "not valid before " + cred.NotBefore.Format(time.RFC3339)
+		}
+		if c.mapping.expired == ExpiredReject {
+			return Credential{}, &problem{kind: ErrExpired, cause: ErrExpired,
+				msg: fmt.Sprintf("%s: the secret %s. To fix: set a new version with a later expiry in vault %q, or accept it with WithExpiredPolicy(ExpiredReturn)", ErrExpired, when, vault)}
+		}
+		c.log.Warn("akvcreds: returning a secret outside its validity period", slog.String("vault", vault),
+			slog.String("secret", secret), slog.String("validity", when))
+	}
+	return cred, nil
+}
+
+// fetchOne reads one secret through the cache (concurrent identical reads
+// share one request) and finishes it into a credential. It also returns the
+// secret's metadata, for filters.
+func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool, g *vaultRun) (Credential, int, azure.SecretProps, error) {
+	raw, attempts, err := c.fetchRaw(ctx, vc, secret, version, skipCache, g)
+	if err != nil {
+		return Credential{}, attempts, azure.SecretProps{}, err
+	}
+	cred, err := c.finish(raw, vc.ref.name, secret)
+	return cred, attempts, propsOf(raw), err
+}
+
+// fetchRaw reads one secret through the cache; concurrent identical reads
 // share one request.
-func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool, g *vaultRun) (Credential, int, error) {
+func (c *Client) fetchRaw(ctx context.Context, vc *vaultConn, secret, version string, skipCache bool, g *vaultRun) (Credential, int, error) {
 	vault := vc.ref.name
 	if cred, ok := c.cached(vault, secret, version, skipCache); ok {
 		return cred, 0, nil
@@ -482,11 +627,7 @@ func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version st
 			if res.Err != nil {
 				return Credential{}, out.attempts, res.Err
 			}
-			cred := out.cred
-			// the same secret may be asked for with different spelling
-			cred.Name = vault + "/" + secret
-			cred.Secret, cred.Username = secret, secret
-			return cred, out.attempts, nil
+			return out.cred, out.attempts, nil
 		}
 	}
 }

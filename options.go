@@ -106,6 +106,10 @@ type settings struct {
 	maxRetries      int
 	throttleRetries int
 	problems        []error // found while applying the options
+	filters         filters
+	mapping         mapping
+	namingSet       bool
+	mapperSet       bool
 }
 
 func defaultSettings() settings {
@@ -186,6 +190,51 @@ func WithThrottleRetries(n int) Option {
 	return optionFunc(func(s *settings) { s.throttleRetries = n })
 }
 
+// WithFilters keeps only the secrets that pass every filter (see Filter).
+// In listing mode they run on the list's metadata, so a secret filtered out
+// is never read. Repeated calls add filters.
+func WithFilters(f ...Filter) Option {
+	return optionFunc(func(s *settings) { s.filters = append(s.filters, f...) })
+}
+
+// WithUsernameTag takes each credential's username from the secret's tag of
+// that name (for example "username"), falling back to the secret name when
+// the tag is absent or empty.
+func WithUsernameTag(tag string) Option {
+	return optionFunc(func(s *settings) { s.mapping.usernameTag = tag; s.problems = append(s.problems, tagProblem(tag)...) })
+}
+
+func tagProblem(tag string) []error {
+	if tag == "" {
+		return []error{invalid("WithUsernameTag", errors.New("the tag name is empty"))}
+	}
+	return nil
+}
+
+// WithJSONValues says when a value is read as a JSON credential
+// {"username": ..., "password": ...} (default JSONByContentType).
+func WithJSONValues(m JSONMode) Option {
+	return optionFunc(func(s *settings) { s.mapping.json = m })
+}
+
+// WithMapper maps each secret to its username and password with m, instead
+// of the secret name, WithUsernameTag and WithJSONValues.
+func WithMapper(m Mapper) Option {
+	return optionFunc(func(s *settings) { s.mapping.mapper, s.mapperSet = m, true })
+}
+
+// WithNaming names each credential with f(vault, secret) instead of
+// "vault/secret".
+func WithNaming(f func(vault, secret string) string) Option {
+	return optionFunc(func(s *settings) { s.mapping.naming, s.namingSet = f, true })
+}
+
+// WithExpiredPolicy says what becomes of a named secret that is expired or
+// not yet valid (default ExpiredReturn). Listing always skips them.
+func WithExpiredPolicy(p ExpiredPolicy) Option {
+	return optionFunc(func(s *settings) { s.mapping.expired = p })
+}
+
 // invalid wraps a validation problem: "akvcreds: OPTION: PROBLEM".
 func invalid(option string, err error) error {
 	return fmt.Errorf("akvcreds: %s: %w", option, &argError{err})
@@ -260,11 +309,26 @@ func (s *settings) build() (*Client, error) {
 	if s.throttleRetries < 1 || s.throttleRetries > 100 {
 		bad("WithThrottleRetries", fmt.Errorf("%d is out of range: use 1 to 100", s.throttleRetries))
 	}
+	errs = append(errs, s.filters.validate("WithFilters")...)
+	if s.mapping.json < JSONByContentType || s.mapping.json > JSONNever {
+		bad("WithJSONValues", fmt.Errorf("unknown JSONMode %d", int(s.mapping.json)))
+	}
+	if s.mapping.expired < ExpiredReturn || s.mapping.expired > ExpiredReject {
+		bad("WithExpiredPolicy", fmt.Errorf("unknown ExpiredPolicy %d", int(s.mapping.expired)))
+	}
+	if s.mapperSet && s.mapping.mapper == nil {
+		bad("WithMapper", errors.New("the Mapper is nil"))
+	}
+	if s.namingSet && s.mapping.naming == nil {
+		bad("WithNaming", errors.New("the naming function is nil"))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 
 	c := &Client{
+		filters: s.filters,
+		mapping: s.mapping,
 		cloud:   cc,
 		vaults:  vaults,
 		secrets: secrets,

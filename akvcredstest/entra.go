@@ -305,7 +305,12 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud,
 			s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'client_assertion_type'.")
 			return
 		}
-		if code, desc := s.checkAssertion(assertion, clientID, certs, "https://"+host+p); code != 0 {
+		if fed, fail := s.checkFederatedAssertion(tid, clientID, assertion); fed {
+			if fail != nil {
+				s.entraError(w, r, fail.status, fail.code, fail.aadsts, fail.desc)
+				return
+			}
+		} else if code, desc := s.checkAssertion(assertion, clientID, certs, "https://"+host+p); code != 0 {
 			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", code, desc)
 			return
 		}

@@ -48,6 +48,7 @@ type Server struct {
 	requests []Request
 	refused  []string
 	appCerts map[string][]*x509.Certificate // key: tenant + "/" + clientID
+	fed      federation                     // federated credentials and issuer keys (federated.go)
 }
 
 // NewServer starts a server on 127.0.0.1 (random ports unless WithAddr is

@@ -234,15 +234,19 @@ func fixCommand(r checkRow, principal string) string {
 	if !errors.Is(r.err, akvcreds.ErrForbidden) {
 		return ""
 	}
-	msg := r.err.Error()
-	switch {
-	case strings.Contains(msg, "ForbiddenByRbac"):
+	var inner string
+	var fe *akvcreds.FetchError
+	if errors.As(r.err, &fe) {
+		inner = fe.InnerCode
+	}
+	switch inner {
+	case "ForbiddenByRbac":
 		assignee := principal
 		if assignee == "" {
 			assignee = `"<principal-id>"`
 		}
 		return fmt.Sprintf(`az role assignment create --role "Key Vault Secrets User" --assignee %s --scope "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/%s"`, assignee, r.vault)
-	case strings.Contains(msg, "AccessDenied"):
+	case "AccessDenied":
 		who := "--spn " + principal
 		if principal == "" {
 			who = `--object-id "<principal-id>"`

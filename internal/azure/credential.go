@@ -21,10 +21,20 @@ type AuthKind int
 
 // The authentication modes.
 const (
-	AuthClientSecret   AuthKind = iota + 1 // app registration with a client secret
-	AuthSystemIdentity                     // system-assigned managed identity
-	AuthUserIdentity                       // user-assigned managed identity, by client ID
-	AuthCustom                             // a caller-supplied azcore.TokenCredential
+	AuthClientSecret     AuthKind = iota + 1 // app registration with a client secret
+	AuthSystemIdentity                       // system-assigned managed identity
+	AuthUserIdentity                         // user-assigned managed identity, by client ID
+	AuthCustom                               // a caller-supplied azcore.TokenCredential
+	AuthCertificate                          // app registration with a client certificate
+	AuthWorkloadIdentity                     // federated token from a file (Kubernetes workload identity)
+	AuthEnvironment                          // chosen from AZURE_* variables by Prepare
+)
+
+// Markers in the description of a credential ("getting a token for ..."),
+// by which remedies tell the modes apart.
+const (
+	MarkCertificate = "with certificate"
+	MarkWorkload    = "(workload identity)"
 )
 
 // AuthConfig is the validated authentication choice.
@@ -34,6 +44,29 @@ type AuthConfig struct {
 	ClientID     string
 	ClientSecret string
 	Credential   azcore.TokenCredential // AuthCustom only
+
+	// AuthCertificate: the parsed, checked certificate and its key, and
+	// whether the assertion's x5c header carries the chain.
+	Certificate          *Certificate
+	SendCertificateChain bool
+
+	// AuthWorkloadIdentity: the federated token file, read again for every
+	// token request.
+	TokenFile string
+
+	// TenantVar, ClientVar and SecretVar name the environment variables
+	// the tenant ID, client ID and client secret came from ("" when the
+	// caller gave them), for messages.
+	TenantVar, ClientVar, SecretVar string
+
+	// AuthorityHost is AZURE_AUTHORITY_HOST when the settings came from the
+	// environment; NewCredential refuses one of another cloud.
+	AuthorityHost string
+
+	// Prepare, when set, completes the configuration: it reads the
+	// environment and the certificate or token file. The root package
+	// calls it once, at New, and uses its result instead.
+	Prepare func() (AuthConfig, error)
 }
 
 // CredentialOptions carries the transport and cloud for a credential.
@@ -50,10 +83,20 @@ type CredentialOptions struct {
 // Service Fabric) announces its managed-identity endpoint.
 var managedIdentityEnv = []string{"IDENTITY_ENDPOINT", "MSI_ENDPOINT", "IMDS_ENDPOINT"}
 
-// NewCredential builds the token credential for cfg. Every credential is
-// wrapped so that its failures come back as *Error with Op "token", and a
-// challenge naming another tenant is reported instead of silently allowed.
+// NewCredential builds the token credential for cfg (prepared first when
+// cfg.Prepare is set). Every credential is wrapped so that its failures come
+// back as *Error with Op "token", and a challenge naming another tenant is
+// reported instead of silently allowed.
 func NewCredential(cfg AuthConfig, o CredentialOptions) (azcore.TokenCredential, error) {
+	if cfg.Prepare != nil {
+		var err error
+		if cfg, err = cfg.Prepare(); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckAuthorityHost(cfg.AuthorityHost, o.Cloud); err != nil {
+		return nil, err
+	}
 	copts := azcore.ClientOptions{
 		Cloud:     azcloud.Configuration{ActiveDirectoryAuthorityHost: o.Cloud.AuthorityHost},
 		Telemetry: policy.TelemetryOptions{ApplicationID: "akvcreds"},
@@ -88,6 +131,20 @@ func NewCredential(cfg AuthConfig, o CredentialOptions) (azcore.TokenCredential,
 		} else {
 			inner = newIMDSCredential(o.HTTPClient, o.IMDSEndpoint, clientID)
 		}
+	case AuthCertificate:
+		if cfg.Certificate == nil {
+			return nil, errors.New("no certificate")
+		}
+		who = fmt.Sprintf("client ID %s in tenant %s %s %s", cfg.ClientID, cfg.TenantID, MarkCertificate, cfg.Certificate.Thumbprint())
+		inner, err = azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, cfg.Certificate.Chain, cfg.Certificate.Key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, SendCertificateChain: cfg.SendCertificateChain})
+	case AuthWorkloadIdentity:
+		if cfg.TokenFile == "" {
+			return nil, errors.New("no federated token file")
+		}
+		who = fmt.Sprintf("client ID %s in tenant %s with the federated token in %s %s", cfg.ClientID, cfg.TenantID, cfg.TokenFile, MarkWorkload)
+		inner, err = azidentity.NewClientAssertionCredential(cfg.TenantID, cfg.ClientID, tokenFileAssertion(cfg.TokenFile),
+			&azidentity.ClientAssertionCredentialOptions{ClientOptions: copts})
 	case AuthCustom:
 		if cfg.Credential == nil {
 			return nil, errors.New("the token credential is nil")

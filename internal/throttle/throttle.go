@@ -1,8 +1,48 @@
-// Package throttle is akvcreds' per-vault adaptive rate limiter. It starts
-// below Key Vault's service limit, pauses every request to the vault when the
-// vault answers 429 (for Retry-After, or a jittered exponential backoff when
-// Azure sends none), halves its rate once per throttling episode, and climbs
-// back additively as requests succeed.
+// Package throttle is akvcreds' per-vault adaptive rate limiter: every
+// request to a vault calls Wait before it is sent, then reports the answer
+// with Succeeded (the vault accepted it) or Throttled (429).
+//
+// # Pacing
+//
+// A token bucket starts at DefaultRate requests per second with room for
+// DefaultBurst, below Key Vault's service limit of 4,000 secret transactions
+// per 10 s per vault: it admits at most burst + 10·rate = 3,500 in any 10 s.
+// Wait reserves the next token and sleeps until it is due, so waiters are
+// served in order without waking each other.
+//
+// # Throttling episodes
+//
+// An episode starts with the first 429 after a request was accepted. Its
+// first 429:
+//
+//   - pauses the vault: no request is admitted for Retry-After, when Azure
+//     sends one (honoured exactly, never shortened), or else for a jittered
+//     backoff drawn from [d/2, d) with d = 250 ms · 2^k, where k counts the
+//     failed probes of the episode (capped at 30 s);
+//   - halves the rate (not below 5 per second), once per episode;
+//   - empties the bucket, so nothing saved up fires at once when the pause ends;
+//   - voids every reservation already handed out: a request that was asleep
+//     waiting for its token re-queues behind the pause rather than firing
+//     into it.
+//
+// Further 429s during the pause are the requests that were already in
+// flight: they lengthen the pause if their Retry-After reaches further, and
+// change nothing else.
+//
+// When the pause ends, exactly one request, the probe, goes first; the others
+// wait for its outcome (at most probeTimeout, in case the probe ends in a way
+// that is reported to neither Succeeded nor Throttled). If the vault accepts
+// the probe, the episode is over and the others proceed at the (halved) rate;
+// if it answers 429 again, the probe failed: the pause starts over with the
+// next, doubled backoff (or the new Retry-After) and the rate stays as it is.
+// So a vault that is still throttling costs one request per pause, not one
+// per waiting request — the waiters never burn their retry budget on it.
+//
+// # Recovery
+//
+// Every accepted request after a pause raises the rate by a fiftieth of the
+// initial rate (additive increase), up to the initial rate; the bucket's room
+// grows in proportion.
 package throttle
 
 import (
@@ -10,8 +50,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Key Vault allows 4,000 secret transactions per 10 s per vault. The default
@@ -19,25 +57,46 @@ import (
 const (
 	DefaultRate  = 300
 	DefaultBurst = 500
-	minRate      = 5
-	baseBackoff  = 500 * time.Millisecond
-	maxBackoff   = 30 * time.Second
+
+	minRate       = 5                      // the rate never halves below this
+	baseBackoff   = 250 * time.Millisecond // first pause without Retry-After: [125 ms, 250 ms)
+	backoffFactor = 1.5                    // growth per failed probe
+	maxBackoff    = 30 * time.Second       // longest pause without Retry-After
+	probeTimeout  = time.Second            // how long the others wait for a probe's outcome
+	recoverSteps  = 50                     // accepted requests to climb from the floor back to the initial rate
 )
 
-// Limiter paces the requests to one vault. The zero value is not usable; call New.
+// Limiter paces the requests to one vault. The zero value is not usable;
+// call New. It is safe for concurrent use.
 type Limiter struct {
-	mu          sync.Mutex
-	lim         *rate.Limiter
-	max         float64
-	burst       int
+	mu sync.Mutex
+
+	max      float64 // initial (and highest) rate, per second
+	maxBurst float64 // initial (and largest) bucket room
+	rate     float64 // current rate
+	room     float64 // current bucket room
+	tokens   float64 // may be negative: tokens reserved ahead of time
+	last     time.Time
+
 	pausedUntil time.Time
-	episodes    int // consecutive throttling episodes without success in between
-	throttled   int // total 429s seen
-	rnd         *rand.Rand
-	now         func() time.Time
+	failedProbe int  // failed probes in the current episode: the backoff exponent
+	accepted    bool // a request was accepted since the last pause ended (or ever, before one)
+	probeWanted bool // the next admission after the pause is the probe, alone
+	probeOut    bool // the probe is in flight; the others wait
+	probeUntil  time.Time
+
+	epoch   uint64        // changes whenever reservations are voided
+	changed chan struct{} // closed (and replaced) when waiters must look again
+
+	throttled int // 429s seen
+
+	rnd   *rand.Rand
+	now   func() time.Time
+	after func(time.Duration) (<-chan time.Time, func() bool) // a timer; tests replace it
 }
 
-// New returns a limiter admitting r requests per second with the given burst.
+// New returns a limiter admitting r requests per second with room for burst
+// at once; non-positive values take the defaults.
 func New(r float64, burst int) *Limiter {
 	if r <= 0 {
 		r = DefaultRate
@@ -46,89 +105,203 @@ func New(r float64, burst int) *Limiter {
 		burst = DefaultBurst
 	}
 	return &Limiter{
-		lim:   rate.NewLimiter(rate.Limit(r), burst),
-		max:   r,
-		burst: burst,
-		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		now:   time.Now,
+		max:      r,
+		maxBurst: float64(burst),
+		rate:     r,
+		room:     float64(burst),
+		tokens:   float64(burst),
+		accepted: true,
+		changed:  make(chan struct{}),
+		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		now:      time.Now,
+		after: func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		},
 	}
+}
+
+// admission is the outcome of one attempt to admit a request.
+type admission struct {
+	ok      bool          // admitted now
+	wait    time.Duration // otherwise: look again after this long (or when changed closes)
+	changed <-chan struct{}
+	// reserved: a token is held for the request at now+wait, valid while the
+	// epoch does not change.
+	reserved bool
+	slot     time.Time
+	epoch    uint64
+}
+
+// admit decides, at now, whether a request may go. Called with mu held.
+func (l *Limiter) admit(now time.Time) admission {
+	if now.Before(l.pausedUntil) {
+		return admission{wait: l.pausedUntil.Sub(now), changed: l.changed}
+	}
+	if l.probeOut {
+		if now.Before(l.probeUntil) {
+			return admission{wait: l.probeUntil.Sub(now), changed: l.changed}
+		}
+		l.probeOut = false // the probe's outcome never came: carry on
+	}
+	if l.probeWanted {
+		l.probeWanted = false
+		l.probeOut = true
+		l.probeUntil = now.Add(probeTimeout)
+		return admission{ok: true}
+	}
+	l.refill(now)
+	l.tokens--
+	if l.tokens >= 0 {
+		return admission{ok: true}
+	}
+	wait := time.Duration(-l.tokens / l.rate * float64(time.Second))
+	return admission{wait: wait, changed: l.changed, reserved: true, slot: now.Add(wait), epoch: l.epoch}
+}
+
+// refill adds the tokens accrued since last (never before a pause ended).
+func (l *Limiter) refill(now time.Time) {
+	if !now.After(l.last) {
+		return
+	}
+	if !l.last.IsZero() {
+		l.tokens = min(l.room, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+}
+
+// signal wakes every waiter to look again. Called with mu held.
+func (l *Limiter) signal() {
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // Wait blocks until the vault may receive one more request, or ctx ends.
 func (l *Limiter) Wait(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		until := l.pausedUntil
-		l.mu.Unlock()
-		d := until.Sub(l.now())
-		if d <= 0 {
-			break
-		}
-		t := time.NewTimer(d)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	a := l.admit(l.now())
+	l.mu.Unlock()
+	for !a.ok {
+		c, stop := l.after(a.wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			stop()
+			l.mu.Lock()
+			if a.reserved && l.epoch == a.epoch {
+				l.tokens = min(l.room, l.tokens+1) // give the token back
+			}
+			l.mu.Unlock()
 			return ctx.Err()
-		case <-t.C:
+		case <-c:
+		case <-a.changed:
+			stop()
 		}
+		l.mu.Lock()
+		now := l.now()
+		switch {
+		case !a.reserved || l.epoch != a.epoch:
+			// Look again: the pause or the probe may be over, or a new pause
+			// voided the reservation.
+			a = l.admit(now)
+		case now.Before(a.slot):
+			a.wait, a.changed = a.slot.Sub(now), l.changed
+		default:
+			a.ok = true // the reserved token is due
+		}
+		l.mu.Unlock()
 	}
-	return l.lim.Wait(ctx)
+	return nil
 }
 
 // Throttled records a 429. retryAfter is the delay Azure asked for (0 when it
-// sent none). It returns how long the vault is paused.
+// sent none). It returns how long the vault is paused from now.
 func (l *Limiter) Throttled(retryAfter time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	l.throttled++
 	if now.Before(l.pausedUntil) {
-		// Part of the episode already being handled: requests that were in
-		// flight when the first 429 came back. Don't halve again.
-		if retryAfter > 0 && now.Add(retryAfter).After(l.pausedUntil) {
-			l.pausedUntil = now.Add(retryAfter)
+		// A request that was in flight when the pause began: same episode.
+		if until := now.Add(retryAfter); retryAfter > 0 && until.After(l.pausedUntil) {
+			l.pause(until)
 		}
 		return l.pausedUntil.Sub(now)
 	}
-	l.episodes++
+	if l.accepted {
+		// A new episode: the vault accepted requests since the last pause,
+		// so they came too fast. Halve the rate, once.
+		l.failedProbe = 0
+		l.rate = max(minRate, l.rate/2)
+		l.room = max(1, l.rate/10)
+	} else {
+		// Nothing accepted since the pause ended: the probe failed.
+		l.failedProbe++
+	}
 	delay := retryAfter
 	if delay <= 0 {
-		d := baseBackoff << min(l.episodes-1, 6)
-		if d > maxBackoff {
-			d = maxBackoff
-		}
-		// full jitter in [d/2, d)
-		delay = d/2 + time.Duration(l.rnd.Int64N(int64(d/2)+1))
+		delay = l.backoff(l.failedProbe)
 	}
-	l.pausedUntil = now.Add(delay)
-	r := float64(l.lim.Limit()) / 2
-	if r < minRate {
-		r = minRate
-	}
-	l.lim.SetLimitAt(now, rate.Limit(r))
-	// No burst after a pause: tokens saved up while paused would all fire at once.
-	l.lim.SetBurstAt(now, max(1, int(r/10)))
+	l.accepted = false
+	l.pause(now.Add(delay))
 	return delay
 }
 
-// Succeeded records a request the vault accepted; the rate climbs back by a
-// fiftieth of the maximum per success.
+// backoff draws the pause without Retry-After after k failed probes: from
+// [d/2, d), d = baseBackoff·2^k, at most maxBackoff.
+func (l *Limiter) backoff(k int) time.Duration {
+	d := float64(baseBackoff)
+	for range k {
+		d *= backoffFactor
+		if d >= float64(maxBackoff) {
+			d = float64(maxBackoff)
+			break
+		}
+	}
+	h := int64(d / 2)
+	return time.Duration(h + l.rnd.Int64N(h))
+}
+
+// pause stops admissions until until, empties the bucket, voids every
+// reservation and arms the probe. Called with mu held.
+func (l *Limiter) pause(until time.Time) {
+	l.pausedUntil = until
+	l.tokens = 0
+	l.last = until
+	l.probeWanted = true
+	l.probeOut = false
+	l.epoch++
+	l.signal()
+}
+
+// Succeeded records a request the vault accepted. After a pause it ends the
+// episode (and releases the requests waiting for the probe), and the rate
+// climbs back by a fiftieth of the initial rate.
 func (l *Limiter) Succeeded() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.episodes = 0
-	cur := float64(l.lim.Limit())
-	if cur >= l.max {
-		return
+	now := l.now()
+	if now.Before(l.pausedUntil) {
+		return // a request sent before the pause: it says nothing new
 	}
-	r := min(l.max, cur+l.max/50)
-	l.lim.SetLimit(rate.Limit(r))
-	l.lim.SetBurst(max(1, int(float64(l.burst)*r/l.max)))
+	l.accepted = true
+	l.failedProbe = 0
+	if l.probeOut {
+		l.probeOut = false
+		l.signal()
+	}
+	if l.rate < l.max {
+		l.refill(now)
+		l.rate = min(l.max, l.rate+l.max/recoverSteps)
+		l.room = max(1, l.maxBurst*l.rate/l.max)
+	}
 }
 
 // Stats reports the current rate (requests per second) and the 429s seen.
 func (l *Limiter) Stats() (perSecond float64, throttled int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return float64(l.lim.Limit()), l.throttled
+	return l.rate, l.throttled
 }

@@ -1,0 +1,230 @@
+package akvcredstest
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// FederatedTokenAudience is the audience Entra ID expects in a federated
+// token: the default audience of a federated identity credential, which
+// Kubernetes workload identity requests for its service account tokens.
+const FederatedTokenAudience = "api://AzureADTokenExchange"
+
+// federation holds the federated identity credentials and the keys of the
+// external issuers the server trusts. Guarded by Server.mu.
+type federation struct {
+	creds map[string][]federatedCredential // key: tenant + "/" + clientID, lower case
+	keys  map[string]*issuerKey            // by issuer, exact
+}
+
+type federatedCredential struct {
+	issuer, subject string
+}
+
+type issuerKey struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+// AddFederatedCredential registers a federated identity credential on an
+// app (or on a user-assigned managed identity, by its client ID) in tenantID;
+// the app and tenant are added if missing. The token endpoint then accepts,
+// as client_assertion, a JWT whose iss is issuer, sub is subject and aud is
+// FederatedTokenAudience, signed with the key the server holds for issuer
+// (IssueFederatedToken makes such tokens), and valid by the server's clock.
+// Issuer and subject are compared exactly, as Entra ID does. A Kubernetes
+// workload identity's issuer is the cluster's OIDC issuer URL and its
+// subject "system:serviceaccount:NAMESPACE:NAME".
+//
+// Failures answer as Entra ID does: AADSTS700211 (no federated credential
+// with the token's issuer), AADSTS700213 (none with its subject),
+// AADSTS700212 (wrong audience), AADSTS700027 (signature not made with the
+// issuer's key), AADSTS700024 (token expired or not yet valid).
+func (s *Server) AddFederatedCredential(tenantID, clientID, issuer, subject string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appLocked(tenantID, clientID)
+	if s.fed.creds == nil {
+		s.fed.creds = map[string][]federatedCredential{}
+	}
+	key := strings.ToLower(tenantID) + "/" + strings.ToLower(clientID)
+	fc := federatedCredential{issuer: issuer, subject: subject}
+	for _, c := range s.fed.creds[key] {
+		if c == fc {
+			return
+		}
+	}
+	s.fed.creds[key] = append(s.fed.creds[key], fc)
+}
+
+// IssueFederatedToken returns a token as the external identity provider
+// issuer would issue it for subject — for workload identity, the Kubernetes
+// service account token the kubelet writes to AZURE_FEDERATED_TOKEN_FILE: an
+// RS256 JWT with iss, sub, aud [FederatedTokenAudience], iat, nbf and exp =
+// now + lifetime by the server's clock, signed with a key the server creates
+// for issuer on first use and trusts. A lifetime of zero or less gives a token
+// that has already expired. It panics only if the system's random source
+// fails.
+func (s *Server) IssueFederatedToken(issuer, subject string, lifetime time.Duration) string {
+	ik := s.issuerKey(issuer)
+	now := s.now()
+	exp := now.Add(lifetime)
+	iat := now
+	if lifetime <= 0 {
+		iat = exp.Add(-time.Hour)
+	}
+	claims := map[string]any{
+		"aud": []string{FederatedTokenAudience},
+		"iss": issuer,
+		"sub": subject,
+		"iat": iat.Unix(),
+		"nbf": iat.Unix(),
+		"exp": exp.Unix(),
+	}
+	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": ik.kid, "typ": "JWT"})
+	payload, _ := json.Marshal(claims)
+	signing := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
+	digest := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, ik.key, crypto.SHA256, digest[:])
+	if err != nil {
+		panic("akvcredstest: signing a federated token: " + err.Error())
+	}
+	return signing + "." + b64.EncodeToString(sig)
+}
+
+// issuerKey returns the signing key of issuer, creating it on first use.
+func (s *Server) issuerKey(issuer string) *issuerKey {
+	s.mu.Lock()
+	ik := s.fed.keys[issuer]
+	s.mu.Unlock()
+	if ik != nil {
+		return ik
+	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("akvcredstest: generating an issuer key: " + err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fed.keys == nil {
+		s.fed.keys = map[string]*issuerKey{}
+	}
+	if ik := s.fed.keys[issuer]; ik != nil {
+		return ik // another goroutine was first
+	}
+	ik = &issuerKey{kid: newID()[:20], key: k}
+	s.fed.keys[issuer] = ik
+	return ik
+}
+
+// entraFailure is an Entra ID error answer.
+type entraFailure struct {
+	status int
+	code   string // OAuth error: invalid_request, invalid_client
+	aadsts int
+	desc   string
+}
+
+const ficHelp = "Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+
+// checkFederatedAssertion verifies a client assertion that is a federated
+// token: one whose issuer is not the app itself (a certificate assertion has
+// iss = sub = client ID). federated is false for anything else, which
+// checkAssertion then handles; fail is nil for a valid federated token.
+func (s *Server) checkFederatedAssertion(tid, clientID, assertion string) (federated bool, fail *entraFailure) {
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return false, nil
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	var cl struct {
+		Aud any    `json:"aud"`
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+		Exp int64  `json:"exp"`
+		Nbf int64  `json:"nbf"`
+	}
+	hb, err1 := b64.DecodeString(parts[0])
+	pb, err2 := b64.DecodeString(parts[1])
+	sig, err3 := b64.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &hdr) != nil || json.Unmarshal(pb, &cl) != nil {
+		return false, nil
+	}
+	if cl.Iss == "" || strings.EqualFold(cl.Iss, clientID) {
+		return false, nil
+	}
+
+	s.mu.Lock()
+	fics := append([]federatedCredential(nil), s.fed.creds[strings.ToLower(tid)+"/"+strings.ToLower(clientID)]...)
+	ik := s.fed.keys[cl.Iss]
+	s.mu.Unlock()
+
+	var subjects []string
+	for _, f := range fics {
+		if f.issuer == cl.Iss {
+			subjects = append(subjects, f.subject)
+		}
+	}
+	if len(subjects) == 0 {
+		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700211,
+			fmt.Sprintf("No matching federated identity record found for presented assertion issuer '%s'. %s", cl.Iss, ficHelp)}
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if ik == nil || hdr.Alg != "RS256" || hdr.Kid != ik.kid || rsa.VerifyPKCS1v15(&ik.key.PublicKey, crypto.SHA256, digest[:], sig) != nil {
+		return true, &entraFailure{http.StatusUnauthorized, "invalid_client", 700027,
+			fmt.Sprintf("Client assertion failed signature validation. [Reason - The key was not found., Key ID in the assertion: '%s', issuer: '%s']", hdr.Kid, cl.Iss)}
+	}
+	now := s.now()
+	if cl.Exp <= now.Unix() || cl.Nbf > now.Add(5*time.Minute).Unix() {
+		const f = "2006-01-02T15:04:05.0000000Z"
+		return true, &entraFailure{http.StatusUnauthorized, "invalid_client", 700024,
+			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+				now.UTC().Format(f), time.Unix(cl.Nbf, 0).UTC().Format(f), time.Unix(cl.Exp, 0).UTC().Format(f))}
+	}
+	audOK := false
+	switch a := cl.Aud.(type) {
+	case string:
+		audOK = a == FederatedTokenAudience
+	case []any:
+		for _, x := range a {
+			if x == FederatedTokenAudience {
+				audOK = true
+			}
+		}
+	}
+	if !audOK {
+		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700212,
+			fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'. %s", audString(cl.Aud), ficHelp)}
+	}
+	for _, sub := range subjects {
+		if sub == cl.Sub {
+			return true, nil
+		}
+	}
+	return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700213,
+		fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'. %s", cl.Sub, ficHelp)}
+}
+
+func audString(aud any) string {
+	switch a := aud.(type) {
+	case string:
+		return a
+	case []any:
+		var out []string
+		for _, x := range a {
+			out = append(out, fmt.Sprint(x))
+		}
+		return strings.Join(out, ",")
+	}
+	return ""
+}

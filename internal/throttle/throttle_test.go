@@ -1,0 +1,444 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// clock is a manual clock for the limiter.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// timerReq is one timer the limiter asked for; the test fires it.
+type timerReq struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+// newTestLimiter returns a limiter on a manual clock whose timers never fire
+// by themselves: each is sent on the returned channel for the test to fire.
+func newTestLimiter(r float64, burst int) (*Limiter, *clock, chan timerReq) {
+	l := New(r, burst)
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	l.now = c.now
+	l.rnd = rand.New(rand.NewPCG(1, 2))
+	timers := make(chan timerReq, 16)
+	l.after = func(d time.Duration) (<-chan time.Time, func() bool) {
+		ch := make(chan time.Time, 1)
+		timers <- timerReq{d, ch}
+		return ch, func() bool { return true }
+	}
+	return l, c, timers
+}
+
+// admitNow runs one admission decision at the limiter's current time.
+func admitNow(l *Limiter) admission {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.admit(l.now())
+}
+
+func rate(l *Limiter) float64 {
+	r, _ := l.Stats()
+	return r
+}
+
+func TestTokenBucketPacing(t *testing.T) {
+	l, c, _ := newTestLimiter(10, 2)
+	for i := range 2 {
+		if a := admitNow(l); !a.ok {
+			t.Fatalf("request %d within the burst not admitted: %+v", i, a)
+		}
+	}
+	a := admitNow(l)
+	if a.ok || !a.reserved || a.wait != 100*time.Millisecond {
+		t.Fatalf("third request: %+v, want a reservation 100ms ahead", a)
+	}
+	b := admitNow(l)
+	if b.ok || b.wait != 200*time.Millisecond {
+		t.Fatalf("fourth request: %+v, want a reservation 200ms ahead", b)
+	}
+	c.advance(time.Second) // the two reserved tokens are paid back, then 8 accrue: room is 2
+	for i := range 2 {
+		if a := admitNow(l); !a.ok {
+			t.Fatalf("after a second, request %d not admitted: %+v", i, a)
+		}
+	}
+	if a := admitNow(l); a.ok {
+		t.Fatalf("the bucket's room is 2, a third request was admitted")
+	}
+}
+
+func TestHalvesOncePerEpisode(t *testing.T) {
+	tests := []struct {
+		name string
+		// steps run in order at the given offsets from the first 429;
+		// "429", "429:RA" (Retry-After 1s), "ok" (Succeeded), "probe" (an admission).
+		steps    []string
+		at       []time.Duration
+		wantRate float64
+	}{
+		{"first 429 halves", []string{"429"}, []time.Duration{0}, 150},
+		{"in-flight 429s in the pause do not", []string{"429", "429", "429", "429"},
+			[]time.Duration{0, time.Millisecond, 5 * time.Millisecond, 100 * time.Millisecond}, 150},
+		{"a failed probe does not", []string{"429:RA", "probe", "429:RA", "probe", "429:RA"},
+			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, 2010 * time.Millisecond, 2020 * time.Millisecond}, 150},
+		{"successes in the pause do not end the episode", []string{"429:RA", "ok", "ok", "429:RA"},
+			[]time.Duration{0, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond}, 150},
+		{"after a success, the next 429 is a new episode", []string{"429:RA", "probe", "ok", "429"},
+			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, time.Second + 20*time.Millisecond}, (150 + 6) / 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
+			start := c.t
+			for i, step := range tt.steps {
+				c.t = start.Add(tt.at[i])
+				switch step {
+				case "429":
+					l.Throttled(0)
+				case "429:RA":
+					l.Throttled(time.Second)
+				case "ok":
+					l.Succeeded()
+				case "probe":
+					if a := admitNow(l); !a.ok {
+						t.Fatalf("step %d: the probe was not admitted: %+v", i, a)
+					}
+				}
+			}
+			if got := rate(l); got != tt.wantRate {
+				t.Errorf("rate = %v, want %v", got, tt.wantRate)
+			}
+			if _, n := l.Stats(); n != countOf(tt.steps, "429", "429:RA") {
+				t.Errorf("throttled = %d, want %d", n, countOf(tt.steps, "429", "429:RA"))
+			}
+		})
+	}
+}
+
+func TestRateFloor(t *testing.T) {
+	const max = 8.0
+	l, c, _ := newTestLimiter(max, 10)
+	for range 20 { // 20 episodes: 429, pause, probe accepted
+		c.advance(l.Throttled(time.Second))
+		if a := admitNow(l); !a.ok {
+			t.Fatalf("probe not admitted: %+v", a)
+		}
+		l.Succeeded()
+	}
+	if got := rate(l); got != minRate+max/recoverSteps {
+		t.Errorf("rate = %v, want the floor %v plus one step", got, float64(minRate))
+	}
+	l.Throttled(0)
+	if got := rate(l); got != minRate {
+		t.Errorf("rate = %v, want the floor %v", got, float64(minRate))
+	}
+}
+
+func countOf(steps []string, kinds ...string) int {
+	n := 0
+	for _, s := range steps {
+		for _, k := range kinds {
+			if s == k {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	tests := []struct {
+		name       string
+		first      time.Duration // Retry-After of the first 429
+		laterAt    time.Duration // a second 429 this long after the first ...
+		later      time.Duration // ... with this Retry-After (0: none)
+		wantPaused time.Duration // from the first 429
+	}{
+		{"exact", 3 * time.Second, 0, 0, 3 * time.Second},
+		{"a later, longer Retry-After extends", 2 * time.Second, 500 * time.Millisecond, 2 * time.Second, 2500 * time.Millisecond},
+		{"a later, shorter Retry-After does not shorten", 5 * time.Second, time.Second, time.Second, 5 * time.Second},
+		{"a later 429 without Retry-After does not shorten", 5 * time.Second, time.Second, 0, 5 * time.Second},
+		{"Retry-After beyond the backoff cap", 2 * time.Minute, 0, 0, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
+			start := c.t
+			if got := l.Throttled(tt.first); got != tt.first {
+				t.Errorf("Throttled returned %v, want %v", got, tt.first)
+			}
+			if tt.laterAt > 0 {
+				c.advance(tt.laterAt)
+				if got, want := l.Throttled(tt.later), tt.wantPaused-tt.laterAt; got != want {
+					t.Errorf("second Throttled returned %v, want %v", got, want)
+				}
+			}
+			c.t = start.Add(tt.wantPaused - time.Nanosecond)
+			if a := admitNow(l); a.ok || a.wait != time.Nanosecond {
+				t.Fatalf("admitted (or wrong wait) 1ns before the pause ends: %+v", a)
+			}
+			c.t = start.Add(tt.wantPaused)
+			if a := admitNow(l); !a.ok {
+				t.Fatalf("not admitted when the pause ends: %+v", a)
+			}
+		})
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	l, _, _ := newTestLimiter(DefaultRate, DefaultBurst)
+	d := float64(baseBackoff)
+	for k := range 20 {
+		lo, hi := time.Duration(d/2), time.Duration(d)
+		if d >= float64(maxBackoff) {
+			lo, hi = maxBackoff/2, maxBackoff
+		}
+		for range 500 {
+			if got := l.backoff(k); got < lo || got >= hi {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v)", k, got, lo, hi)
+			}
+		}
+		d *= backoffFactor
+	}
+}
+
+// Without Retry-After, each failed probe lengthens the pause; the pauses
+// stay within their jitter bounds.
+func TestBackoffGrowsWithFailedProbes(t *testing.T) {
+	l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
+	d := float64(baseBackoff)
+	for k := range 12 {
+		pause := l.Throttled(0)
+		lo, hi := time.Duration(d/2), time.Duration(d)
+		if pause < lo || pause >= hi {
+			t.Fatalf("pause %d = %v, want in [%v, %v)", k, pause, lo, hi)
+		}
+		c.advance(pause)
+		if a := admitNow(l); !a.ok {
+			t.Fatalf("probe %d not admitted: %+v", k, a)
+		}
+		c.advance(10 * time.Millisecond)
+		d = min(d*backoffFactor, float64(maxBackoff))
+	}
+	// A success ends the episode: the next pause is short again.
+	l.Succeeded()
+	if pause := l.Throttled(0); pause >= baseBackoff {
+		t.Errorf("after a success the pause is %v, want < %v", pause, baseBackoff)
+	}
+}
+
+func TestProbeGoesAlone(t *testing.T) {
+	tests := []struct {
+		name    string
+		outcome string // what happens to the probe
+	}{
+		{"accepted", "ok"},
+		{"throttled", "429"},
+		{"never reported", "lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
+			l.Throttled(time.Second)
+			c.advance(time.Second)
+			if a := admitNow(l); !a.ok {
+				t.Fatalf("probe not admitted: %+v", a)
+			}
+			other := admitNow(l)
+			if other.ok || other.reserved || other.wait != probeTimeout {
+				t.Fatalf("a second request went with the probe: %+v", other)
+			}
+			c.advance(10 * time.Millisecond)
+			switch tt.outcome {
+			case "ok":
+				l.Succeeded()
+				assertClosed(t, other.changed)
+				c.advance(100 * time.Millisecond) // more than 15 tokens accrued
+				for i := range 15 {
+					if a := admitNow(l); !a.ok {
+						t.Fatalf("after the probe, request %d not admitted: %+v", i, a)
+					}
+				}
+			case "429":
+				pause := l.Throttled(time.Second)
+				assertClosed(t, other.changed)
+				if a := admitNow(l); a.ok || a.wait != pause {
+					t.Fatalf("after a failed probe: %+v, want a pause of %v", a, pause)
+				}
+				c.advance(pause)
+				if a := admitNow(l); !a.ok {
+					t.Fatalf("second probe not admitted: %+v", a)
+				}
+				if a := admitNow(l); a.ok {
+					t.Fatalf("a request went with the second probe")
+				}
+			case "lost":
+				c.advance(probeTimeout - 10*time.Millisecond - time.Nanosecond)
+				if a := admitNow(l); a.ok {
+					t.Fatalf("admitted before the probe timed out")
+				}
+				c.advance(time.Nanosecond)
+				if a := admitNow(l); !a.ok {
+					t.Fatalf("not admitted after the probe timed out: %+v", a)
+				}
+			}
+		})
+	}
+}
+
+func assertClosed(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("the waiters were not woken")
+	}
+}
+
+func TestRecovery(t *testing.T) {
+	l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
+	l.Throttled(time.Second)
+	if got := rate(l); got != 150 {
+		t.Fatalf("rate after a 429 = %v, want 150", got)
+	}
+	l.Succeeded() // in flight before the pause: no recovery
+	if got := rate(l); got != 150 {
+		t.Fatalf("a success during the pause changed the rate to %v", got)
+	}
+	c.advance(time.Second)
+	step := float64(DefaultRate) / recoverSteps
+	for i := 1; i <= 30; i++ {
+		l.Succeeded()
+		want := min(DefaultRate, 150+float64(i)*step)
+		if got := rate(l); got != want {
+			t.Fatalf("after %d successes rate = %v, want %v", i, got, want)
+		}
+	}
+	if l.room != DefaultBurst {
+		t.Errorf("room = %v after full recovery, want %v", l.room, DefaultBurst)
+	}
+}
+
+// A reservation handed out before a pause is void: the request queues
+// behind the pause instead of firing into it.
+func TestWaitReservationVoidedByPause(t *testing.T) {
+	l, c, timers := newTestLimiter(10, 1)
+	ctx := context.Background()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	tm := <-timers
+	if tm.d != 100*time.Millisecond {
+		t.Fatalf("reserved wait %v, want 100ms", tm.d)
+	}
+	l.Throttled(5 * time.Second) // wakes the waiter, which must now wait for the pause
+	tm = <-timers
+	if tm.d != 5*time.Second {
+		t.Fatalf("after the 429 the waiter sleeps %v, want the 5s pause", tm.d)
+	}
+	c.advance(5 * time.Second)
+	tm.fire <- c.t
+	if err := <-done; err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if !l.probeOut {
+		t.Error("the first request after the pause is not the probe")
+	}
+}
+
+// A waiter whose reservation is due is admitted without queueing again.
+func TestWaitReservedTokenDue(t *testing.T) {
+	l, c, timers := newTestLimiter(10, 1)
+	ctx := context.Background()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	tm := <-timers
+	c.advance(tm.d)
+	tm.fire <- c.t
+	if err := <-done; err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if a := admitNow(l); a.ok || a.wait != 100*time.Millisecond {
+		t.Fatalf("next admission %+v: the due token was taken twice or not at all", a)
+	}
+}
+
+func TestWaitHonoursContext(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(l *Limiter)
+	}{
+		{"paused", func(l *Limiter) { l.Throttled(time.Hour) }},
+		{"waiting for a reserved token", func(l *Limiter) {
+			l.mu.Lock()
+			l.tokens = 0
+			l.mu.Unlock()
+		}},
+		{"waiting for the probe", func(l *Limiter) {
+			l.Throttled(time.Second)
+			l.now = func() time.Time { return l.pausedUntil }
+			l.mu.Lock()
+			l.admit(l.now())
+			l.mu.Unlock()
+		}},
+	}
+	for _, tt := range tests {
+		for _, cause := range []string{"cancel", "deadline", "already"} {
+			t.Run(tt.name+"/"+cause, func(t *testing.T) {
+				l, _, timers := newTestLimiter(10, 1)
+				tt.setup(l)
+				tokens := l.tokens
+				var ctx context.Context
+				var cancel context.CancelFunc
+				want := context.Canceled
+				switch cause {
+				case "cancel", "already":
+					ctx, cancel = context.WithCancel(context.Background())
+				case "deadline":
+					ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+					want = context.DeadlineExceeded
+				}
+				defer cancel()
+				if cause == "already" {
+					cancel()
+				}
+				done := make(chan error, 1)
+				go func() { done <- l.Wait(ctx) }()
+				if cause == "cancel" {
+					<-timers // Wait is asleep
+					cancel()
+				}
+				if err := <-done; !errors.Is(err, want) {
+					t.Fatalf("Wait = %v, want %v", err, want)
+				}
+				if l.tokens != tokens {
+					t.Errorf("tokens = %v after a cancelled Wait, want %v (a reserved token is given back)", l.tokens, tokens)
+				}
+			})
+		}
+	}
+}
+
+func TestNewDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		r     float64
+		burst int
+	}{{0, 0}, {-1, -5}} {
+		l := New(tt.r, tt.burst)
+		if l.max != DefaultRate || l.maxBurst != DefaultBurst || l.tokens != DefaultBurst {
+			t.Errorf("New(%v, %d): rate %v burst %v tokens %v, want the defaults", tt.r, tt.burst, l.max, l.maxBurst, l.tokens)
+		}
+	}
+}
