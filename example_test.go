@@ -170,3 +170,66 @@ func ExampleNew_invalidArgument() {
 	// true
 	// akvcreds: WithVaults: vault name "my_vault" contains "_" at position 3: only ASCII letters, digits and hyphens are allowed
 }
+
+// Without WithSecrets every enabled, valid secret of the vault is listed;
+// filters run on the list's metadata, so the others are never read.
+func ExampleWithFilters() {
+	srv := startEmulator()
+	defer srv.Close()
+	srv.SetSecret("contoso-prod", "db-replica-password", "r3plica", akvcredstest.Tags(map[string]string{"team": "data"}))
+	srv.SetSecret("contoso-prod", "db-old-password", "x", akvcredstest.Disabled())
+
+	c, err := akvcreds.New(
+		akvcreds.WithSystemAssignedIdentity(),
+		akvcreds.WithVaults("contoso-prod"),
+		akvcreds.WithFilters(akvcreds.NamePrefix("db-")),
+		akvcreds.WithHTTPClient(srv.Client()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var sum akvcreds.Summary
+	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, cred := range creds {
+		fmt.Println(cred.Name)
+	}
+	fmt.Printf("listed %d, fetched %d, filtered out %d, disabled %d\n", sum.Listed, sum.Fetched, sum.FilteredOut, sum.SkippedDisabled)
+	// Output:
+	// contoso-prod/db-password
+	// contoso-prod/db-replica-password
+	// listed 4, fetched 2, filtered out 1, disabled 1
+}
+
+// The username can come from a tag, or from a JSON value
+// {"username": ..., "password": ...} (read when the content type says JSON).
+func ExampleWithUsernameTag() {
+	srv := startEmulator()
+	defer srv.Close()
+	srv.SetSecret("contoso-prod", "smtp", "m4il", akvcredstest.Tags(map[string]string{"username": "mailer@contoso.com"}))
+	srv.SetSecret("contoso-prod", "ldap", `{"username":"cn=svc,dc=contoso","password":"ld4p"}`, akvcredstest.ContentType("application/json"))
+
+	c, err := akvcreds.New(
+		akvcreds.WithSystemAssignedIdentity(),
+		akvcreds.WithVaults("contoso-prod"),
+		akvcreds.WithSecrets("smtp", "ldap", "api-key"),
+		akvcreds.WithUsernameTag("username"),
+		akvcreds.WithHTTPClient(srv.Client()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	creds, err := c.FetchCredentials(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, cred := range creds {
+		fmt.Printf("%s: %s / %s\n", cred.Name, cred.Username, cred.Password.Reveal())
+	}
+	// Output:
+	// contoso-prod/smtp: mailer@contoso.com / m4il
+	// contoso-prod/ldap: cn=svc,dc=contoso / ld4p
+	// contoso-prod/api-key: api-key / k3y-prod
+}
