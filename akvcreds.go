@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"golang.org/x/sync/singleflight"
@@ -162,20 +163,21 @@ func FetchErrors(err error) []*FetchError {
 // Key Vault client (with its token and authentication challenge) per vault
 // for its whole life. Create one with New and share it.
 type Client struct {
-	cloud   cloud.Cloud
-	cred    azcore.TokenCredential
-	hc      *http.Client
-	ownedTr *http.Transport // closed by Close when akvcreds created it
-	vaults  []vaultRef
-	secrets []secretRef // nil: list every enabled secret
-	log     *slog.Logger
-	sem     chan struct{} // bounds in-flight Key Vault requests across all calls
-	conc    int
-	cache   *cache.Cache[Credential] // nil when caching is off
-	flight  singleflight.Group
-	retry   retryPolicy
-	filters filters
-	mapping mapping
+	cloud    cloud.Cloud
+	cred     azcore.TokenCredential
+	hc       *http.Client
+	ownedTr  *http.Transport // closed by Close when akvcreds created it
+	vaults   []vaultRef
+	secrets  []secretRef // nil: list every enabled secret
+	log      *slog.Logger
+	sem      chan struct{} // bounds in-flight Key Vault requests across all calls
+	conc     int
+	cache    *cache.Cache[Credential] // nil when caching is off
+	flight   singleflight.Group
+	retry    retryPolicy
+	filters  filters
+	mapping  mapping
+	staleMax time.Duration // WithStaleOnError; 0: off
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name

@@ -89,6 +89,10 @@ type Credential struct {
 	Expires     time.Time         `json:"expires,omitzero"`
 	Created     time.Time         `json:"created,omitzero"`
 	Updated     time.Time         `json:"updated,omitzero"`
+
+	// Stale reports a value served from the cache after its TTL because Key
+	// Vault could not be reached (WithStaleOnError).
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Expired reports whether the secret's expiry time has passed at now. Key

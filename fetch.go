@@ -74,6 +74,7 @@ type Summary struct {
 	Listed             int           // secrets seen in listings
 	Fetched            int           // credentials returned, from Key Vault or the cache
 	FromCache          int           // of Fetched, served by WithCache
+	Stale              int           // of Fetched, served stale (WithStaleOnError)
 	FilteredOut        int           // left out by filters
 	SkippedDisabled    int           // listed but disabled
 	SkippedExpired     int           // listed but expired
@@ -86,7 +87,7 @@ type Summary struct {
 func (s Summary) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("vaults", s.Vaults), slog.Int("listed", s.Listed), slog.Int("fetched", s.Fetched),
-		slog.Int("fromCache", s.FromCache), slog.Int("filteredOut", s.FilteredOut),
+		slog.Int("fromCache", s.FromCache), slog.Int("stale", s.Stale), slog.Int("filteredOut", s.FilteredOut),
 		slog.Int("skippedDisabled", s.SkippedDisabled), slog.Int("skippedExpired", s.SkippedExpired),
 		slog.Int("skippedNotYetValid", s.SkippedNotYetValid), slog.Int("failed", s.Failed),
 		slog.Duration("duration", s.Duration))
@@ -488,6 +489,9 @@ func (r *run) results() ([]Credential, error) {
 				if s.fromCache {
 					sum.FromCache++
 				}
+				if s.cred.Stale {
+					sum.Stale++
+				}
 			}
 		}
 	}
@@ -531,6 +535,30 @@ func (c *Client) cached(vault, secret, version string, skip bool) (Credential, b
 	if !ok || !fresh {
 		return Credential{}, false
 	}
+	return cred, true
+}
+
+// stale returns the cached credential for key, marked Stale, when err is a
+// failure to reach Key Vault (not an answer about the secret) and the entry
+// expired less than WithStaleOnError's duration ago.
+func (c *Client) stale(key string, err error) (Credential, bool) {
+	if c.staleMax <= 0 || c.cache == nil {
+		return Credential{}, false
+	}
+	var ae *azure.Error
+	if !errors.As(err, &ae) {
+		return Credential{}, false
+	}
+	switch {
+	case ae.Kind == azure.KindUnavailable, ae.Kind == azure.KindThrottled:
+	default:
+		return Credential{}, false
+	}
+	cred, expiredFor, ok := c.cache.Stale(key)
+	if !ok || expiredFor > c.staleMax {
+		return Credential{}, false
+	}
+	cred.Stale = true
 	return cred, true
 }
 
@@ -625,6 +653,11 @@ func (c *Client) fetchRaw(ctx context.Context, vc *vaultConn, secret, version st
 				continue // the shared request ran under another caller's context, which ended
 			}
 			if res.Err != nil {
+				if cred, ok := c.stale(key, res.Err); ok {
+					c.log.Warn("akvcreds: serving a stale credential", slog.String("vault", vault),
+						slog.String("secret", secret), slog.String("error", res.Err.Error()))
+					return cred, out.attempts, nil
+				}
 				return Credential{}, out.attempts, res.Err
 			}
 			return out.cred, out.attempts, nil

@@ -249,3 +249,29 @@ func TestConcurrentIdenticalFetchesShareOneRequest(t *testing.T) {
 		t.Errorf("%d gets for 10 concurrent identical fetches", n)
 	}
 }
+
+func TestStaleOnError(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("stale", "a", "good")
+	s.SetSecret("stale", "b", "good-b")
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("stale"), akvcreds.WithSecrets("a", "b"),
+		akvcreds.WithCache(20*time.Millisecond), akvcreds.WithStaleOnError(time.Hour), akvcreds.WithMaxRetries(0))
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // past the TTL
+	s.Inject(akvcredstest.Fault{Host: "stale.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 100})
+	s.DeleteSecret("stale", "b") // Azure says it is gone: never served stale
+	var sum akvcreds.Summary
+	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+	if len(creds) != 1 || !creds[0].Stale || creds[0].Password.Reveal() != "good" {
+		t.Fatalf("want the stale a, got %v", names(creds))
+	}
+	if !errors.Is(err, akvcreds.ErrNotFound) || len(akvcreds.FetchErrors(err)) != 1 || sum.Stale != 1 {
+		t.Fatalf("err %v, summary %+v", err, sum)
+	}
+	if _, err := akvcreds.New(secretAuth(), akvcreds.WithStaleOnError(time.Hour)); !errors.Is(err, akvcreds.ErrInvalidArgument) {
+		t.Errorf("WithStaleOnError without WithCache: %v", err)
+	}
+}

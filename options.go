@@ -110,6 +110,8 @@ type settings struct {
 	mapping         mapping
 	namingSet       bool
 	mapperSet       bool
+	staleMax        time.Duration
+	staleSet        bool
 }
 
 func defaultSettings() settings {
@@ -188,6 +190,16 @@ func WithMaxRetries(n int) Option {
 // Retry-After Azure sends, or a jittered backoff when it sends none.
 func WithThrottleRetries(n int) Option {
 	return optionFunc(func(s *settings) { s.throttleRetries = n })
+}
+
+// WithStaleOnError serves a cached credential up to maxStale past its TTL,
+// marked Stale, when Key Vault cannot give a fresh one because of the
+// network, a 5xx, persistent throttling or an unreachable token endpoint —
+// not when Azure answers that the secret is gone, disabled or forbidden. A
+// stale serve is logged as a warning and counted in the Summary. Needs
+// WithCache.
+func WithStaleOnError(maxStale time.Duration) Option {
+	return optionFunc(func(s *settings) { s.staleMax, s.staleSet = maxStale, true })
 }
 
 // WithFilters keeps only the secrets that pass every filter (see Filter).
@@ -316,6 +328,9 @@ func (s *settings) build() (*Client, error) {
 	if s.mapping.expired < ExpiredReturn || s.mapping.expired > ExpiredReject {
 		bad("WithExpiredPolicy", fmt.Errorf("unknown ExpiredPolicy %d", int(s.mapping.expired)))
 	}
+	if s.staleSet && (s.staleMax <= 0 || !s.cacheSet) {
+		bad("WithStaleOnError", fmt.Errorf("needs a positive duration (got %v) and WithCache", s.staleMax))
+	}
 	if s.mapperSet && s.mapping.mapper == nil {
 		bad("WithMapper", errors.New("the Mapper is nil"))
 	}
@@ -327,15 +342,16 @@ func (s *settings) build() (*Client, error) {
 	}
 
 	c := &Client{
-		filters: s.filters,
-		mapping: s.mapping,
-		cloud:   cc,
-		vaults:  vaults,
-		secrets: secrets,
-		log:     s.logger,
-		conc:    s.concurrency,
-		sem:     make(chan struct{}, s.concurrency),
-		conns:   map[string]*vaultConn{},
+		filters:  s.filters,
+		mapping:  s.mapping,
+		staleMax: s.staleMax,
+		cloud:    cc,
+		vaults:   vaults,
+		secrets:  secrets,
+		log:      s.logger,
+		conc:     s.concurrency,
+		sem:      make(chan struct{}, s.concurrency),
+		conns:    map[string]*vaultConn{},
 		retry: retryPolicy{
 			maxRetries:      s.maxRetries,
 			delay:           400 * time.Millisecond,

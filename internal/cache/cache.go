@@ -46,6 +46,18 @@ func (c *Cache[V]) Get(key string) (v V, fresh, ok bool) {
 	return e.v, c.now().Before(e.expires), true
 }
 
+// Stale returns the value for key and how long ago it expired (0 or less
+// while fresh).
+func (c *Cache[V]) Stale(key string) (v V, expiredFor time.Duration, ok bool) {
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok {
+		return v, 0, false
+	}
+	return e.v, c.now().Sub(e.expires), true
+}
+
 // Set stores v under key.
 func (c *Cache[V]) Set(key string, v V) {
 	c.mu.Lock()
