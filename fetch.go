@@ -51,7 +51,7 @@ func FetchSecrets(names ...string) FetchOption {
 }
 
 // FetchSkipCache reads Key Vault even for credentials in the cache, and
-// stores what it reads.
+// stores what it reads. A failure is reported, never served stale.
 func FetchSkipCache() FetchOption {
 	return fetchOptionFunc(func(s *fetchSettings) { s.skipCache = true })
 }
@@ -157,9 +157,11 @@ func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]C
 		vr := &vaultRun{ref: ref, listing: p.secrets == nil}
 		vr.conn, vr.connErr = c.conn(ref)
 		if !vr.listing {
+			backing := make([]slot, len(p.secrets)) // one allocation, not one per secret
 			vr.slots = make([]*slot, len(p.secrets))
 			for j, s := range p.secrets {
-				vr.slots[j] = &slot{secret: s.name, version: s.version}
+				backing[j] = slot{secret: s.name, version: s.version}
+				vr.slots[j] = &backing[j]
 			}
 		}
 		r.vaults[i] = vr
@@ -653,7 +655,7 @@ func (c *Client) fetchRaw(ctx context.Context, vc *vaultConn, secret, version st
 				continue // the shared request ran under another caller's context, which ended
 			}
 			if res.Err != nil {
-				if cred, ok := c.stale(key, res.Err); ok {
+				if cred, ok := c.stale(key, res.Err); ok && !skipCache {
 					c.log.Warn("akvcreds: serving a stale credential", slog.String("vault", vault),
 						slog.String("secret", secret), slog.String("error", res.Err.Error()))
 					return cred, out.attempts, nil
