@@ -181,9 +181,9 @@ func SendCertificateChain() CertOption {
 //
 // An empty argument is read from the environment at New: AZURE_TENANT_ID,
 // AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE, which the workload identity
-// webhook sets in the pods of a service account labelled
-// azure.workload.identity/use: "true", so WithWorkloadIdentity("", "", "")
-// is the usual call. New checks that the file is readable and holds a JWT.
+// webhook sets in pods labelled azure.workload.identity/use: "true" (the
+// client ID from their service account's azure.workload.identity/client-id
+// annotation), so WithWorkloadIdentity("", "", "") is the usual call. New checks that the file is readable and holds a JWT.
 // The file is read again for every token request, so a rotated token is used
 // as soon as a new access token is needed.
 func WithWorkloadIdentity(tenantID, clientID, tokenFile string) Option {
@@ -206,7 +206,7 @@ func WithWorkloadIdentity(tenantID, clientID, tokenFile string) Option {
 			fromEnv(&cfg.TokenFile, &fileVar, azure.EnvFederatedTokenFile, "federated token file")
 			cfg.AuthorityHost = os.Getenv(azure.EnvAuthorityHost)
 			if len(missing) > 0 {
-				return cfg, fmt.Errorf("%s (the workload identity webhook sets these variables in pods whose service account is labelled azure.workload.identity/use: \"true\")", strings.Join(missing, "; "))
+				return cfg, fmt.Errorf("%s (the workload identity webhook sets these variables in pods labelled azure.workload.identity/use: \"true\" whose service account is annotated with azure.workload.identity/client-id)", strings.Join(missing, "; "))
 			}
 			if err := azure.CheckWorkloadIdentity(cfg.TokenFile); err != nil {
 				if fileVar != "" {

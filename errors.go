@@ -140,21 +140,47 @@ func (c *Client) remedy(ae *azure.Error, vault, secret, version string) string {
 }
 
 func authRemedy(ae *azure.Error) string {
+	workload := strings.Contains(ae.Detail, azure.MarkWorkload)
+	cert := strings.Contains(ae.Detail, azure.MarkCertificate)
 	switch ae.AADSTS {
 	case "AADSTS7000215":
 		return "the client secret is wrong: use the secret's Value (shown once when it is created), not its Secret ID, or create a new client secret under the app registration's \"Certificates & secrets\""
 	case "AADSTS7000222":
 		return "the client secret has expired: create a new client secret under the app registration's \"Certificates & secrets\" and use its Value"
 	case "AADSTS700016":
+		if workload {
+			return "no application or user-assigned managed identity with this client ID exists in the tenant: check the client ID (AZURE_CLIENT_ID, the service account's azure.workload.identity/client-id annotation) and the tenant ID"
+		}
 		return "no application with this client ID exists in the tenant: check the client (application) ID and the tenant (directory) ID"
 	case "AADSTS90002":
 		return "the tenant does not exist: check the tenant (directory) ID"
-	case "AADSTS700024", "AADSTS700027":
-		return "the client assertion is invalid or expired: check the certificate and the clock"
+	case "AADSTS700024":
+		if workload {
+			return "the federated token has expired: the token file is not being refreshed; check that it is the service account token the kubelet projects and rotates (AZURE_FEDERATED_TOKEN_FILE, set by the workload identity webhook), and the clocks"
+		}
+		return "the client assertion is outside its validity period: check this machine's clock"
+	case "AADSTS700027":
+		if workload {
+			return "Entra ID could not verify the federated token's signature with the issuer's keys: check that the federated credential's issuer is the cluster's OIDC issuer URL and that the cluster's OIDC discovery document and keys are reachable"
+		}
+		return "the certificate is not registered on the app registration: upload its public part under \"Certificates & secrets\" > Certificates and compare the thumbprints (or, for subject name and issuer authentication, use SendCertificateChain)"
+	case "AADSTS70021", "AADSTS700211", "AADSTS700212", "AADSTS700213":
+		if cert {
+			return "Entra ID did not accept the certificate assertion for this token endpoint: check the tenant ID and the cloud (WithCloud)"
+		}
+		return "no federated identity credential on the app registration or managed identity matches the token: add one (under \"Certificates & secrets\" > Federated credentials, or the identity's Federated credentials) with issuer = the cluster's OIDC issuer URL, subject = system:serviceaccount:NAMESPACE:SERVICE-ACCOUNT and audience api://AzureADTokenExchange"
+	case "AADSTS50027":
+		if workload {
+			return "the federated token file does not hold a valid token: check AZURE_FEDERATED_TOKEN_FILE"
+		}
 	}
 	switch {
 	case ae.Code == "WrongTenant":
 		return "" // the detail says it all
+	case ae.Op == "token" && workload:
+		return "check the tenant ID, the client ID, the federated token file and the federated credential (issuer, subject, audience) on the app registration or managed identity"
+	case ae.Op == "token" && cert:
+		return "check the tenant ID, the client ID, and that the certificate is registered on the app registration and has not expired"
 	case ae.Op == "token" && strings.Contains(ae.Detail, "managed identity"):
 		return "check that the managed identity is enabled on (or assigned to) this Azure resource"
 	case ae.Op == "token":
