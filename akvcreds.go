@@ -8,7 +8,10 @@
 // without ever printing a secret.
 //
 // A Client authenticates in exactly one way: as an app registration with a
-// client secret ([WithClientSecret]), as the host's system-assigned managed
+// client secret ([WithClientSecret]) or a certificate
+// ([WithClientCertificate]), with Kubernetes workload identity
+// ([WithWorkloadIdentity]), from the standard AZURE_* variables
+// ([WithEnvironmentCredential]), as the host's system-assigned managed
 // identity ([WithSystemAssignedIdentity]), as a user-assigned managed identity
 // ([WithUserAssignedIdentity]), or with a credential the caller already holds
 // ([WithTokenCredential]). The identity needs the "Key Vault Secrets User"

@@ -281,7 +281,7 @@ func (s *settings) build() (*Client, error) {
 	var auth azure.AuthConfig
 	switch len(s.auths) {
 	case 0:
-		bad("New", errors.New("no authentication: give exactly one of WithClientSecret, WithSystemAssignedIdentity, WithUserAssignedIdentity or WithTokenCredential"))
+		bad("New", errors.New("no authentication: give exactly one of WithClientSecret, WithClientCertificate, WithWorkloadIdentity, WithEnvironmentCredential, WithSystemAssignedIdentity, WithUserAssignedIdentity or WithTokenCredential"))
 	case 1:
 		auth = s.auths[0].cfg
 		if err := validateAuth(auth); err != nil {
