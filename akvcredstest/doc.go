@@ -59,9 +59,12 @@
 // Login hosts serve instance discovery (GET /common/discovery/instance), the
 // OpenID configuration (v2.0 and v1 forms) and the token endpoint (POST
 // /{tenant}/oauth2/v2.0/token, and v1 /{tenant}/oauth2/token) for the
-// client-credentials grant with a client secret or a certificate assertion
-// (AddAppCertificate). Unknown form fields are ignored. Errors carry Entra's
-// AADSTS codes and texts (AADSTS7000215, AADSTS700016, AADSTS90002, ...).
+// client-credentials grant with a client secret, a certificate assertion
+// (AddAppCertificate) or a federated token (AddFederatedCredential;
+// IssueFederatedToken plays the external issuer, e.g. a Kubernetes cluster).
+// Unknown form fields are ignored. Errors carry Entra's AADSTS codes and
+// texts (AADSTS7000215, AADSTS700016, AADSTS90002, AADSTS700027,
+// AADSTS700211, AADSTS700212, AADSTS700213, AADSTS700024, ...).
 //
 // IMDS serves GET /metadata/identity/oauth2/token for the system-assigned
 // identity and for user-assigned identities selected by client_id, object_id,
