@@ -19,6 +19,7 @@ import (
 
 	"github.com/akvcreds/akvcreds"
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/throttle"
 )
 
 // benchLatency is the latency the emulator adds to every request in the
@@ -67,14 +68,13 @@ func seed(s *akvcredstest.Server, vaults, secrets []string) {
 
 // fetchAkvcreds is one fresh akvcreds.Client with default settings fetching
 // every vault × secret: its time includes the token and the challenges.
-func fetchAkvcreds(ctx context.Context, s *akvcredstest.Server, vaults, secrets []string, extra ...akvcreds.Option) (int, error) {
-	opts := append([]akvcreds.Option{
+func fetchAkvcreds(ctx context.Context, s *akvcredstest.Server, vaults, secrets []string) (int, error) {
+	c, err := akvcreds.New(
 		akvcreds.WithClientSecret(akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret),
 		akvcreds.WithHTTPClient(s.Client()),
 		akvcreds.WithVaults(vaults...),
 		akvcreds.WithSecrets(secrets...),
-	}, extra...)
-	c, err := akvcreds.New(opts...)
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -120,6 +120,7 @@ type roundTrips struct {
 	challRTs   int // sequential challenge round trips
 	gets       int // secret gets, any status
 	throttled  int // 429 answers
+	maxPerGet  int // most 429s one secret got (its retry budget is DefaultThrottleRetries)
 }
 
 func isTokenSide(kind string) bool {
@@ -152,11 +153,14 @@ func countRoundTrips(reqs []akvcredstest.Request, latency time.Duration) roundTr
 	var rt roundTrips
 	rt.tokenReqs, rt.tokenRTs = sequentialRounds(reqs, func(r akvcredstest.Request) bool { return isTokenSide(r.Kind) }, latency)
 	rt.challenges, rt.challRTs = sequentialRounds(reqs, func(r akvcredstest.Request) bool { return r.Kind == akvcredstest.KindChallenge }, latency)
+	per := map[string]int{}
 	for _, r := range reqs {
 		if r.Kind == akvcredstest.KindGetSecret {
 			rt.gets++
 			if r.Status == 429 {
 				rt.throttled++
+				per[r.Vault+"/"+r.Secret]++
+				rt.maxPerGet = max(rt.maxPerGet, per[r.Vault+"/"+r.Secret])
 			}
 		}
 	}
@@ -281,7 +285,7 @@ func BenchmarkThrottledVault(b *testing.B) {
 			vaults, secrets := benchVaults(1), benchSecrets(n)
 			seed(srv, vaults, secrets)
 			var total time.Duration
-			var throttled, gets int
+			var throttled, gets, maxPerGet int
 			for b.Loop() {
 				b.StopTimer()
 				// A new limit starts with an empty window.
@@ -299,6 +303,7 @@ func BenchmarkThrottledVault(b *testing.B) {
 				total += d
 				throttled += rt.throttled
 				gets += rt.gets
+				maxPerGet = max(maxPerGet, rt.maxPerGet)
 				b.StartTimer()
 			}
 			N := float64(b.N)
@@ -307,6 +312,7 @@ func BenchmarkThrottledVault(b *testing.B) {
 			b.ReportMetric(float64(total)/N/float64(ideal), "ratio")
 			b.ReportMetric(float64(throttled)/N, "429s/op")
 			b.ReportMetric(float64(gets)/N, "gets/op")
+			b.ReportMetric(float64(maxPerGet), "max-429s/secret")
 		})
 	}
 }
@@ -414,7 +420,7 @@ func BenchmarkListLarge(b *testing.B) {
 	seed(srv, vaults, secrets)
 	var total time.Duration
 	var peakSum, retainedSum float64
-	var pages int
+	var pages, paced int
 	for b.Loop() {
 		b.StopTimer()
 		srv.ResetRequests()
@@ -437,8 +443,12 @@ func BenchmarkListLarge(b *testing.B) {
 			b.Fatalf("%d of %d credentials, err %v", len(creds), n, err)
 		}
 		for _, r := range srv.Requests() {
-			if r.Kind == akvcredstest.KindListSecrets {
+			switch r.Kind {
+			case akvcredstest.KindListSecrets:
 				pages++
+				paced++
+			case akvcredstest.KindGetSecret:
+				paced++
 			}
 		}
 		srv.ResetRequests() // the request log is the emulator's, not akvcreds'
@@ -456,70 +466,9 @@ func BenchmarkListLarge(b *testing.B) {
 	b.ReportMetric(peakSum/N/n, "heap-bytes/cred")
 	b.ReportMetric(retainedSum/N/n, "retained-bytes/cred")
 	b.ReportMetric(float64(pages)/N, "pages/op")
-}
-
-func BenchmarkDebugTimeline(b *testing.B) {
-	ctx := context.Background()
-	srv := benchServer(b, akvcredstest.WithLatency(benchLatency, benchLatency))
-	vaults, secrets := benchVaults(4), benchSecrets(50)
-	seed(srv, vaults, secrets)
-	for b.Loop() {
-		srv.ResetRequests()
-		start := time.Now()
-		_, err := fetchAkvcreds(ctx, srv, vaults, secrets)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fmt.Printf("total %v\n", time.Since(start))
-		hist := map[int]int{}
-		for _, r := range srv.Requests() {
-			at := r.Time.Sub(start)
-			if r.Kind != akvcredstest.KindGetSecret {
-				fmt.Printf("%6.1fms %s %s %d\n", ms(at), r.Kind, r.Host, r.Status)
-			} else {
-				hist[int(ms(at)/5)]++
-			}
-		}
-		var ks []int
-		for k := range hist {
-			ks = append(ks, k)
-		}
-		slices.Sort(ks)
-		for _, k := range ks {
-			fmt.Printf("gets arriving at %d-%dms: %d\n", k*5, k*5+5, hist[k])
-		}
-	}
-}
-
-func BenchmarkDebugThrottle(b *testing.B) {
-	ctx := context.Background()
-	srv := benchServer(b, akvcredstest.WithLatency(benchLatency, benchLatency))
-	vaults, secrets := benchVaults(1), benchSecrets(300)
-	seed(srv, vaults, secrets)
-	for b.Loop() {
-		srv.SetRateLimit(vaults[0], 100, time.Second, false)
-		srv.ResetRequests()
-		start := time.Now()
-		_, err := fetchAkvcreds(ctx, srv, vaults, secrets)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fmt.Printf("total %v\n", time.Since(start))
-		ok, thr := map[int]int{}, map[int]int{}
-		last := 0
-		for _, r := range srv.Requests() {
-			k := int(ms(r.Time.Sub(start)) / 50)
-			last = max(last, k)
-			if r.Status == 429 {
-				thr[k]++
-			} else if r.Kind == akvcredstest.KindGetSecret {
-				ok[k]++
-			}
-		}
-		for k := 0; k <= last; k++ {
-			if ok[k]+thr[k] > 0 {
-				fmt.Printf("%5d ms: ok %3d  429 %3d\n", k*50, ok[k], thr[k])
-			}
-		}
-	}
+	// Every page and get goes through the vault's limiter: after its burst,
+	// they cannot go faster than its rate.
+	floor := (float64(paced)/N - throttle.DefaultBurst) / throttle.DefaultRate
+	b.ReportMetric(floor*1000, "limiter-floor-ms")
+	b.ReportMetric(total.Seconds()/N/floor, "limiter-ratio")
 }

@@ -275,6 +275,9 @@ func (r *run) execute(ctx context.Context) {
 			break
 		}
 	}
+	if len(pending) == 0 && !r.anyListing() {
+		return // all served from the cache (or failed up front): no goroutine needed
+	}
 	producers.Add(1)
 	go func() {
 		defer producers.Done()
@@ -463,7 +466,11 @@ func vaultWide(err error) bool {
 
 // results assembles the credentials in order and the joined errors.
 func (r *run) results() ([]Credential, error) {
-	var creds []Credential
+	n := 0
+	for _, vr := range r.vaults {
+		n += len(vr.slots)
+	}
+	creds := make([]Credential, 0, n)
 	var errs []error
 	sum := Summary{Vaults: len(r.vaults)}
 	for _, vr := range r.vaults {
@@ -501,7 +508,9 @@ func (r *run) results() ([]Credential, error) {
 	if r.summary != nil {
 		*r.summary = sum
 	}
-	r.c.log.LogAttrs(context.Background(), slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
+	if r.c.log.Enabled(context.Background(), slog.LevelInfo) {
+		r.c.log.LogAttrs(context.Background(), slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
+	}
 	return creds, errors.Join(errs...)
 }
 
@@ -525,7 +534,28 @@ func cacheKeyPrefix(vault, secret string) string {
 }
 
 func cacheKey(vault, secret, version string) string {
-	return cacheKeyPrefix(vault, secret) + strings.ToLower(version)
+	return string(appendCacheKey(nil, vault, secret, version))
+}
+
+// appendCacheKey appends cacheKey's result to b, so a lookup can build the
+// key on the stack.
+func appendCacheKey(b []byte, vault, secret, version string) []byte {
+	b = append(b, vault...)
+	b = append(b, '/')
+	b = appendLower(b, secret)
+	b = append(b, '/')
+	return appendLower(b, version)
+}
+
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // cached returns a fresh cached credential.
@@ -533,7 +563,8 @@ func (c *Client) cached(vault, secret, version string, skip bool) (Credential, b
 	if c.cache == nil || skip {
 		return Credential{}, false
 	}
-	cred, fresh, ok := c.cache.Get(cacheKey(vault, secret, version))
+	var buf [192]byte
+	cred, fresh, ok := c.cache.GetBytes(appendCacheKey(buf[:0], vault, secret, version))
 	if !ok || !fresh {
 		return Credential{}, false
 	}
@@ -588,6 +619,9 @@ func (c *Client) finish(raw Credential, vault, secret string) (Credential, error
 			return Credential{}, &problem{kind: ErrMalformed, cause: err,
 				msg: ErrMalformed.Error() + ": " + err.Error() + ". To fix: store the value in the expected form, or change WithJSONValues / WithMapper"}
 		}
+	}
+	if cred.Expires.IsZero() && cred.NotBefore.IsZero() {
+		return cred, nil
 	}
 	now := time.Now()
 	if cred.Expired(now) || (!cred.NotBefore.IsZero() && now.Before(cred.NotBefore)) {
@@ -709,6 +743,9 @@ func (c *Client) call(ctx context.Context, vc *vaultConn, g *vaultRun, fn func(c
 			return attempts, nil
 		}
 		ae := azure.Classify(err, "")
+		if ae.Op != "token" && ae.Status >= 400 && ae.Status < 500 && ae.Kind != azure.KindThrottled {
+			vc.lim.Succeeded() // the vault answered (403, 404, ...): it is not throttling
+		}
 		authenticated = ae.Op != "token" && ae.Kind != azure.KindUnauthenticated && ae.Kind != azure.KindUnavailable && ae.Kind != azure.KindCanceled
 		if ae.Kind != azure.KindThrottled || ae.Op == "token" || attempts >= c.retry.throttleRetries || ae.RetryAfter > maxRetryAfter {
 			if vaultWide(ae) {

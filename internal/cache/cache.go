@@ -46,6 +46,17 @@ func (c *Cache[V]) Get(key string) (v V, fresh, ok bool) {
 	return e.v, c.now().Before(e.expires), true
 }
 
+// GetBytes is Get with the key as bytes; the lookup does not allocate.
+func (c *Cache[V]) GetBytes(key []byte) (v V, fresh, ok bool) {
+	c.mu.RLock()
+	e, ok := c.m[string(key)]
+	c.mu.RUnlock()
+	if !ok {
+		return v, false, false
+	}
+	return e.v, c.now().Before(e.expires), true
+}
+
 // Stale returns the value for key and how long ago it expired (0 or less
 // while fresh).
 func (c *Cache[V]) Stale(key string) (v V, expiredFor time.Duration, ok bool) {

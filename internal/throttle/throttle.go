@@ -17,7 +17,7 @@
 //
 //   - pauses the vault: no request is admitted for Retry-After, when Azure
 //     sends one (honoured exactly, never shortened), or else for a jittered
-//     backoff drawn from [d/2, d) with d = 250 ms · 2^k, where k counts the
+//     backoff drawn from [d/2, d) with d = 250 ms · 1.5^k, where k counts the
 //     failed probes of the episode (capped at 30 s);
 //   - halves the rate (not below 5 per second), once per episode;
 //   - empties the bucket, so nothing saved up fires at once when the pause ends;
@@ -30,13 +30,22 @@
 // change nothing else.
 //
 // When the pause ends, exactly one request, the probe, goes first; the others
-// wait for its outcome (at most probeTimeout, in case the probe ends in a way
-// that is reported to neither Succeeded nor Throttled). If the vault accepts
-// the probe, the episode is over and the others proceed at the (halved) rate;
+// wait for its outcome (at most 1 s, in case the probe ends in a way that is
+// reported to neither Succeeded nor Throttled). If the vault accepts the
+// probe, the episode is over and the others proceed at the (halved) rate;
 // if it answers 429 again, the probe failed: the pause starts over with the
-// next, doubled backoff (or the new Retry-After) and the rate stays as it is.
-// So a vault that is still throttling costs one request per pause, not one
-// per waiting request — the waiters never burn their retry budget on it.
+// new Retry-After, or the next backoff (1.5 times longer), and the rate stays
+// as it is. So a vault that is still throttling costs one request per pause,
+// not one per waiting request, and only the probe spends an attempt of its
+// retry budget (akvcreds' WithThrottleRetries) on it.
+//
+// Without Retry-After, the vault's window is unknown; as probes are single
+// requests, they can be frequent: the first comes 125–250 ms after the 429,
+// and the pauses grow by half each time: a window that reopens a second
+// after the 429 is found on average 0.4 s after it reopens, at worst 0.85 s
+// (with 500 ms · 2^k: 0.5 s, at worst 2 s). A lone request that is its own
+// probe every time spends its default budget of 8 attempts over seven
+// pauses, 4–8 s in all (Azure SDK's default retry policy: about 5.6 s).
 //
 // # Recovery
 //
@@ -63,7 +72,7 @@ const (
 	backoffFactor = 1.5                    // growth per failed probe
 	maxBackoff    = 30 * time.Second       // longest pause without Retry-After
 	probeTimeout  = time.Second            // how long the others wait for a probe's outcome
-	recoverSteps  = 50                     // accepted requests to climb from the floor back to the initial rate
+	recoverSteps  = 50                     // each accepted request after a pause adds 1/recoverSteps of the initial rate
 )
 
 // Limiter paces the requests to one vault. The zero value is not usable;
@@ -250,7 +259,7 @@ func (l *Limiter) Throttled(retryAfter time.Duration) time.Duration {
 }
 
 // backoff draws the pause without Retry-After after k failed probes: from
-// [d/2, d), d = baseBackoff·2^k, at most maxBackoff.
+// [d/2, d), d = baseBackoff·backoffFactor^k, at most maxBackoff.
 func (l *Limiter) backoff(k int) time.Duration {
 	d := float64(baseBackoff)
 	for range k {

@@ -123,8 +123,8 @@ func TestHalvesOncePerEpisode(t *testing.T) {
 }
 
 func TestRateFloor(t *testing.T) {
-	const max = 8.0
-	l, c, _ := newTestLimiter(max, 10)
+	const top = 8.0
+	l, c, _ := newTestLimiter(top, 10)
 	for range 20 { // 20 episodes: 429, pause, probe accepted
 		c.advance(l.Throttled(time.Second))
 		if a := admitNow(l); !a.ok {
@@ -132,7 +132,7 @@ func TestRateFloor(t *testing.T) {
 		}
 		l.Succeeded()
 	}
-	if got := rate(l); got != minRate+max/recoverSteps {
+	if got := rate(l); got != minRate+top/recoverSteps {
 		t.Errorf("rate = %v, want the floor %v plus one step", got, float64(minRate))
 	}
 	l.Throttled(0)
