@@ -1,7 +1,6 @@
 package akvcreds_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -488,24 +487,6 @@ func TestWatchNamedSecretsReadDirectlyWhenCheaper(t *testing.T) {
 	wantNames(t, "Changed", b.Changed, "watched/secret-020")
 }
 
-// watchLogBuffer is a bytes.Buffer safe for a slog handler used concurrently.
-type watchLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *watchLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *watchLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Named secrets where listing is refused (access policy without "List"):
 // Watch says so once (batch error and log record), then reads every named
 // secret each cycle, and lists again every tenth cycle until allowed.
@@ -518,7 +499,7 @@ func TestWatchNamedSecretsWithoutListPermission(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		s.SetSecret("policy", n, "value-"+n)
 	}
-	var logs watchLogBuffer
+	var logs syncBuffer
 	c := watchClient(t, s, akvcreds.WithVaults("policy"), akvcreds.WithSecrets("a", "b"),
 		akvcreds.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	w := startWatch(t, c, 20*time.Millisecond, akvcreds.WatchJitter(0))

@@ -347,48 +347,22 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud,
 // registered certificates. It returns 0 when the assertion is valid, else the
 // AADSTS code and description.
 func (s *Server) checkAssertion(assertion, clientID string, certs []*x509.Certificate, endpoint string) (int, string) {
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
+	j, ok := parseAssertion(assertion)
+	if !ok {
 		return 50027, "JWT token is invalid or malformed."
 	}
-	var hdr struct {
-		Alg string `json:"alg"`
-	}
-	var cl struct {
-		Aud any    `json:"aud"`
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Exp int64  `json:"exp"`
-		Nbf int64  `json:"nbf"`
-	}
-	hb, err1 := b64.DecodeString(parts[0])
-	pb, err2 := b64.DecodeString(parts[1])
-	sig, err3 := b64.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &hdr) != nil || json.Unmarshal(pb, &cl) != nil {
-		return 50027, "JWT token is invalid or malformed."
-	}
+	hdr, cl, sig := j.hdr, j.claims, j.sig
 	if !strings.EqualFold(cl.Iss, clientID) || !strings.EqualFold(cl.Sub, clientID) {
 		return 700021, "Client assertion application identifier doesn't match 'client_id' parameter."
 	}
-	audOK := false
-	switch a := cl.Aud.(type) {
-	case string:
-		audOK = audMatches(a, endpoint)
-	case []any:
-		for _, x := range a {
-			if s, ok := x.(string); ok && audMatches(s, endpoint) {
-				audOK = true
-			}
-		}
-	}
-	if !audOK {
+	if !cl.audience(func(a string) bool { return audMatches(a, endpoint) }) {
 		return 700212, fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'.", cl.Aud)
 	}
 	now := s.now().Unix()
 	if cl.Exp != 0 && cl.Exp < now {
 		return 700024, "Client assertion is not within its valid time range."
 	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	digest := sha256.Sum256([]byte(j.signed))
 	for _, c := range certs {
 		switch pk := c.PublicKey.(type) {
 		case *rsa.PublicKey:
@@ -408,6 +382,59 @@ func (s *Server) checkAssertion(assertion, clientID string, certs []*x509.Certif
 		}
 	}
 	return 700027, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: 'unknown']"
+}
+
+// assertionJWT is a client assertion or federated token, split and decoded
+// but not verified.
+type assertionJWT struct {
+	hdr struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	claims assertionClaims
+	signed string // header.payload, the signed input
+	sig    []byte
+}
+
+type assertionClaims struct {
+	Aud any    `json:"aud"`
+	Iss string `json:"iss"`
+	Sub string `json:"sub"`
+	Exp int64  `json:"exp"`
+	Nbf int64  `json:"nbf"`
+}
+
+// audience reports whether the aud claim (a string or a list) has a value
+// accepted by ok.
+func (c assertionClaims) audience(ok func(string) bool) bool {
+	switch a := c.Aud.(type) {
+	case string:
+		return ok(a)
+	case []any:
+		for _, x := range a {
+			if s, isStr := x.(string); isStr && ok(s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseAssertion splits and decodes a compact JWT.
+func parseAssertion(assertion string) (assertionJWT, bool) {
+	var j assertionJWT
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return j, false
+	}
+	hb, err1 := b64.DecodeString(parts[0])
+	pb, err2 := b64.DecodeString(parts[1])
+	sig, err3 := b64.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &j.hdr) != nil || json.Unmarshal(pb, &j.claims) != nil {
+		return j, false
+	}
+	j.signed, j.sig = parts[0]+"."+parts[1], sig
+	return j, true
 }
 
 func audMatches(aud, endpoint string) bool {

@@ -139,27 +139,11 @@ const ficHelp = "Please check your federated identity credential Subject, Audien
 // iss = sub = client ID). federated is false for anything else, which
 // checkAssertion then handles; fail is nil for a valid federated token.
 func (s *Server) checkFederatedAssertion(tid, clientID, assertion string) (federated bool, fail *entraFailure) {
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
+	j, ok := parseAssertion(assertion)
+	if !ok {
 		return false, nil
 	}
-	var hdr struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	var cl struct {
-		Aud any    `json:"aud"`
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Exp int64  `json:"exp"`
-		Nbf int64  `json:"nbf"`
-	}
-	hb, err1 := b64.DecodeString(parts[0])
-	pb, err2 := b64.DecodeString(parts[1])
-	sig, err3 := b64.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &hdr) != nil || json.Unmarshal(pb, &cl) != nil {
-		return false, nil
-	}
+	hdr, cl, sig := j.hdr, j.claims, j.sig
 	if cl.Iss == "" || strings.EqualFold(cl.Iss, clientID) {
 		return false, nil
 	}
@@ -179,7 +163,7 @@ func (s *Server) checkFederatedAssertion(tid, clientID, assertion string) (feder
 		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700211,
 			fmt.Sprintf("No matching federated identity record found for presented assertion issuer '%s'. %s", cl.Iss, ficHelp)}
 	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	digest := sha256.Sum256([]byte(j.signed))
 	if ik == nil || hdr.Alg != "RS256" || hdr.Kid != ik.kid || rsa.VerifyPKCS1v15(&ik.key.PublicKey, crypto.SHA256, digest[:], sig) != nil {
 		return true, &entraFailure{http.StatusUnauthorized, "invalid_client", 700027,
 			fmt.Sprintf("Client assertion failed signature validation. [Reason - The key was not found., Key ID in the assertion: '%s', issuer: '%s']", hdr.Kid, cl.Iss)}
@@ -191,18 +175,7 @@ func (s *Server) checkFederatedAssertion(tid, clientID, assertion string) (feder
 			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
 				now.UTC().Format(f), time.Unix(cl.Nbf, 0).UTC().Format(f), time.Unix(cl.Exp, 0).UTC().Format(f))}
 	}
-	audOK := false
-	switch a := cl.Aud.(type) {
-	case string:
-		audOK = a == FederatedTokenAudience
-	case []any:
-		for _, x := range a {
-			if x == FederatedTokenAudience {
-				audOK = true
-			}
-		}
-	}
-	if !audOK {
+	if !cl.audience(func(a string) bool { return a == FederatedTokenAudience }) {
 		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700212,
 			fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'. %s", audString(cl.Aud), ficHelp)}
 	}
