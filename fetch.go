@@ -167,7 +167,7 @@ func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]C
 		r.vaults[i] = vr
 	}
 	r.execute(ctx)
-	return r.results()
+	return r.results(ctx)
 }
 
 // FetchCredential fetches one credential named "vault/secret" (or
@@ -266,7 +266,7 @@ func (r *run) execute(ctx context.Context) {
 				s.filtered, s.done = true, true
 				continue
 			}
-			if r.fromCache(vr, s) {
+			if r.fromCache(ctx, vr, s) {
 				continue
 			}
 			pending = append(pending, job{vr, s})
@@ -370,7 +370,7 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 				goto keep
 			}
 			vr.mu.Unlock()
-			r.c.log.Debug("akvcreds: listed secret skipped", slog.String("vault", vr.ref.name), slog.String("secret", it.Name),
+			r.c.log.DebugContext(ctx, "akvcreds: listed secret skipped", slog.String("vault", vr.ref.name), slog.String("secret", it.Name),
 				slog.Bool("enabled", it.Enabled), slog.Time("notBefore", it.NotBefore), slog.Time("expires", it.Expires))
 			continue
 		keep:
@@ -378,7 +378,7 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 			vr.mu.Lock()
 			vr.slots = append(vr.slots, s)
 			vr.mu.Unlock()
-			if r.fromCache(vr, s) {
+			if r.fromCache(ctx, vr, s) {
 				continue
 			}
 			select {
@@ -465,7 +465,7 @@ func vaultWide(err error) bool {
 }
 
 // results assembles the credentials in order and the joined errors.
-func (r *run) results() ([]Credential, error) {
+func (r *run) results(ctx context.Context) ([]Credential, error) {
 	n := 0
 	for _, vr := range r.vaults {
 		n += len(vr.slots)
@@ -508,14 +508,14 @@ func (r *run) results() ([]Credential, error) {
 	if r.summary != nil {
 		*r.summary = sum
 	}
-	if r.c.log.Enabled(context.Background(), slog.LevelInfo) {
-		r.c.log.LogAttrs(context.Background(), slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
+	if r.c.log.Enabled(ctx, slog.LevelInfo) {
+		r.c.log.LogAttrs(ctx, slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
 	}
 	return creds, errors.Join(errs...)
 }
 
 // fromCache serves a slot from the cache, if it can.
-func (r *run) fromCache(vr *vaultRun, s *slot) bool {
+func (r *run) fromCache(ctx context.Context, vr *vaultRun, s *slot) bool {
 	raw, ok := r.c.cached(vr.ref.name, s.secret, s.version, r.skipCache)
 	if !ok {
 		return false
@@ -524,7 +524,7 @@ func (r *run) fromCache(vr *vaultRun, s *slot) bool {
 		s.filtered, s.done = true, true
 		return true
 	}
-	s.cred, s.err = r.c.finish(raw, vr.ref.name, s.secret)
+	s.cred, s.err = r.c.finish(ctx, raw, vr.ref.name, s.secret)
 	s.fromCache, s.done = s.err == nil, true
 	return true
 }
@@ -604,7 +604,7 @@ func propsOf(c Credential) azure.SecretProps {
 // finish turns a secret as read (or cached) into the credential the caller
 // asked for: named with the spelling asked for (or WithNaming), the username
 // and password mapped, the expiry policy applied.
-func (c *Client) finish(raw Credential, vault, secret string) (Credential, error) {
+func (c *Client) finish(ctx context.Context, raw Credential, vault, secret string) (Credential, error) {
 	cred := raw
 	if cred.Secret != secret || c.mapping.naming != nil {
 		cred.Secret, cred.Username = secret, secret
@@ -633,7 +633,7 @@ func (c *Client) finish(raw Credential, vault, secret string) (Credential, error
 			return Credential{}, &problem{kind: ErrExpired, cause: ErrExpired,
 				msg: fmt.Sprintf("%s: the secret %s. To fix: set a new version with a later expiry in vault %q, or accept it with WithExpiredPolicy(ExpiredReturn)", ErrExpired, when, vault)}
 		}
-		c.log.Warn("akvcreds: returning a secret outside its validity period", slog.String("vault", vault),
+		c.log.WarnContext(ctx, "akvcreds: returning a secret outside its validity period", slog.String("vault", vault),
 			slog.String("secret", secret), slog.String("validity", when))
 	}
 	return cred, nil
@@ -647,7 +647,7 @@ func (c *Client) fetchOne(ctx context.Context, vc *vaultConn, secret, version st
 	if err != nil {
 		return Credential{}, attempts, azure.SecretProps{}, err
 	}
-	cred, err := c.finish(raw, vc.ref.name, secret)
+	cred, err := c.finish(ctx, raw, vc.ref.name, secret)
 	return cred, attempts, propsOf(raw), err
 }
 
@@ -690,7 +690,7 @@ func (c *Client) fetchRaw(ctx context.Context, vc *vaultConn, secret, version st
 			}
 			if res.Err != nil {
 				if cred, ok := c.stale(key, res.Err); ok && !skipCache {
-					c.log.Warn("akvcreds: serving a stale credential", slog.String("vault", vault),
+					c.log.WarnContext(ctx, "akvcreds: serving a stale credential", slog.String("vault", vault),
 						slog.String("secret", secret), slog.String("error", res.Err.Error()))
 					return cred, out.attempts, nil
 				}

@@ -39,6 +39,19 @@ type Fault struct {
 	Truncate bool
 	// Delay adds latency before answering (or dropping).
 	Delay time.Duration
+	// Location is an optional Location header sent with Status: with 301,
+	// 302, 307 or 308 the answer is a redirect to anywhere, for testing that
+	// a client does not follow it (and so carries no token or client secret
+	// to another host).
+	Location string
+	// NextLink, when not empty, replaces the nextLink of the list page
+	// (secrets or versions) the matching request is answered with, for
+	// testing that a client does not follow a link to another host. Without
+	// Status, Drop or Truncate the request is otherwise answered normally.
+	// The fault is used up by the request it matches even when that request
+	// gets no list page (the 401 challenge, for example): authenticate the
+	// client first, or give Path and Count.
+	NextLink string
 }
 
 type faultState struct {
@@ -216,6 +229,9 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 			s.drop(w)
 			return
 		}
+		if f.NextLink != "" {
+			r = r.WithContext(context.WithValue(r.Context(), nextLinkKey{}, f.NextLink))
+		}
 		switch {
 		case f.Drop:
 			s.drop(w)
@@ -312,9 +328,12 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
+	if f.Location != "" {
+		w.Header().Set("Location", f.Location)
+	}
 	switch {
 	case ri.imds:
-		code, desc := "unknown_error", http.StatusText(f.Status)
+		code, desc := "unknown_error", statusText(f.Status)
 		if f.Status == http.StatusTooManyRequests {
 			code, desc = "too_many_requests", "Too many requests"
 		}
@@ -329,12 +348,12 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 		case f.Status == http.StatusBadRequest:
 			code, aadsts, desc = "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."
 		case f.Status < 500:
-			code, aadsts, desc = "invalid_request", 90000, http.StatusText(f.Status)
+			code, aadsts, desc = "invalid_request", 90000, statusText(f.Status)
 		}
 		s.entraError(w, r, f.Status, code, aadsts, desc)
 	default:
 		code := kvCodeForStatus(f.Status)
-		msg := http.StatusText(f.Status)
+		msg := statusText(f.Status)
 		if f.Status == http.StatusTooManyRequests {
 			msg = throttledMessage
 		}
@@ -378,5 +397,25 @@ func kvCodeForStatus(status int) string {
 	case http.StatusGatewayTimeout:
 		return "GatewayTimeout"
 	}
-	return strings.ReplaceAll(http.StatusText(status), " ", "")
+	return strings.ReplaceAll(statusText(status), " ", "")
+}
+
+// statusText is the status's reason phrase, or "HTTP 430" for a status
+// without one, so that an injected error never has an empty code or message.
+func statusText(status int) string {
+	if t := http.StatusText(status); t != "" {
+		return t
+	}
+	return "HTTP " + strconv.Itoa(status)
+}
+
+// nextLinkKey is the context key of a Fault's NextLink.
+type nextLinkKey struct{}
+
+// overrideNextLink returns Fault.NextLink when one applies to r, else next.
+func overrideNextLink(r *http.Request, next *string) *string {
+	if nl, ok := r.Context().Value(nextLinkKey{}).(string); ok && nl != "" {
+		return &nl
+	}
+	return next
 }

@@ -485,6 +485,7 @@ func (s *Server) kvList(w http.ResponseWriter, r *http.Request, v *vault, base s
 		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
 		return
 	}
+	next = overrideNextLink(r, next)
 	kvHeaders(w, r, v)
 	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
 }
@@ -514,6 +515,7 @@ func (s *Server) kvListVersions(w http.ResponseWriter, r *http.Request, v *vault
 		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
 		return
 	}
+	next = overrideNextLink(r, next)
 	kvHeaders(w, r, v)
 	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
 }

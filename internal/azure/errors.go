@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -173,12 +174,16 @@ func contextReason(err error) string {
 }
 
 func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
 	const max = 300
 	if len(s) > max {
-		s = s[:max] + "..."
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character
+		}
+		s = s[:cut] + "..."
 	}
 	return strings.TrimSpace(s)
 }
@@ -269,21 +274,30 @@ func classifyAuthFailure(e *Error, afe *azidentity.AuthenticationFailedError) {
 		}
 	}
 	if e.Detail == "" {
-		// the message without azidentity's multi-line response dump
-		e.Detail = firstLine(msg)
+		// the message without azidentity's multi-line response dump; MSAL
+		// puts a transport failure's reason on the line after its prefix
+		e.Detail = firstLine(strings.ReplaceAll(msg, ":\n ", ": "))
 	}
-	if e.Status == 0 && isNetwork(afe) {
+	if e.Status == 0 && (isNetwork(afe) || strings.Contains(msg, msalNoResponse) || strings.Contains(msg, msalNoBody)) {
 		e.Kind = KindUnavailable
 	}
 }
+
+// MSAL's prefixes for a token request that got no HTTP answer or whose
+// answer could not be read. azidentity keeps only the text of MSAL's error,
+// so the transport's own error (a *url.Error) cannot be unwrapped.
+const (
+	msalNoResponse = "server response error:"
+	msalNoBody     = "could not read the body of an HTTP Response"
+)
 
 // RetryAfter reads the delay a throttled response asks for, in the order
 // azcore honours them; 0 when absent or unparsable.
 func RetryAfter(h http.Header) time.Duration {
 	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
 		if v := h.Get(k); v != "" {
-			if ms, err := strconv.Atoi(v); err == nil && ms > 0 {
-				return time.Duration(ms) * time.Millisecond
+			if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+				return delay(ms, time.Millisecond)
 			}
 		}
 	}
@@ -291,11 +305,11 @@ func RetryAfter(h http.Header) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil {
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if s <= 0 {
 			return 0
 		}
-		return time.Duration(s) * time.Second
+		return delay(s, time.Second)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {
@@ -303,4 +317,16 @@ func RetryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// maxDelay bounds the delays read from headers, far above any akvcreds
+// waits for, so that a huge value cannot overflow into a negative one.
+const maxDelay = 24 * time.Hour
+
+// delay is n units, at most maxDelay.
+func delay(n int64, unit time.Duration) time.Duration {
+	if n > int64(maxDelay/unit) {
+		return maxDelay
+	}
+	return time.Duration(n) * unit
 }

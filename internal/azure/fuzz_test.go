@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
 // fuzzToken is the bearer token of the request every fuzzed response
@@ -149,6 +150,65 @@ func FuzzClassifyBody(f *testing.F) {
 			if strings.Contains(form, fuzzToken) {
 				t.Fatalf("the classified error shows the bearer token: %s", form)
 			}
+		}
+	})
+}
+
+// FuzzClassifyTokenTransportError fails the client-secret credential's
+// token requests in the transport — no HTTP answer at all, with an
+// arbitrary error text, as a dropped connection, a proxy or a TLS failure
+// gives — and classifies the result as a token failure is. Invariants: it
+// is KindUnavailable (a network problem, whose remedy is the network path,
+// not the credentials), and Detail carries the transport's reason rather
+// than only MSAL's "server response error:".
+func FuzzClassifyTokenTransportError(f *testing.F) {
+	for _, msg := range []string{
+		"EOF",
+		"use of closed network connection",
+		"read tcp 10.0.0.4:51234->20.190.151.68:443: read: connection reset by peer",
+		"dial tcp: lookup login.microsoftonline.com on 10.0.0.2:53: server misbehaving",
+		"proxyconnect tcp: dial tcp 10.1.1.1:3128: connect: connection refused",
+		"net/http: TLS handshake timeout",
+		"tls: failed to verify certificate: x509: certificate signed by unknown authority",
+		"http2: server sent GOAWAY and closed the connection",
+		"akvcredstest: refusing to dial login.example:443",
+		"Service Unavailable",
+	} {
+		f.Add(msg)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		if msg == "" || strings.ContainsAny(msg, "\r\n") || !utf8.ValidString(msg) {
+			return // a transport's error text is one non-empty line
+		}
+		transportErr := errors.New(msg)
+		copts := azcore.ClientOptions{
+			Retry: policy.RetryOptions{MaxRetries: -1},
+			Transport: policyFunc(func(*http.Request) (*http.Response, error) {
+				return nil, transportErr
+			}),
+		}
+		inner, err := azidentity.NewClientSecretCredential("72f988bf-86f1-41af-91ab-2d7cd011db47", "00000000-0000-0000-0000-00000000c11e",
+			"fuzz-client-secret-value", &azidentity.ClientSecretCredentialOptions{ClientOptions: copts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &guardedCredential{inner: inner, tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47", who: "client ID x"}
+		_, err = g.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+		ae := Classify(err, "token")
+		if ae == nil {
+			t.Fatal("a failed transport gave a token")
+		}
+		if ae.Kind != KindUnavailable {
+			t.Errorf("transport failure %q is %v, want KindUnavailable: %s", msg, ae.Kind, ae.Detail)
+		}
+		if !singleLine(ae.Detail) {
+			t.Errorf("Detail has more than one line: %q", ae.Detail)
+		}
+		if reason := strings.TrimSpace(msg); len(reason) < 100 && strings.Trim(reason, ". ") != "" && !strings.Contains(ae.Detail, strings.TrimRight(reason, ". ")) {
+			t.Errorf("Detail %q does not give the transport's reason %q", ae.Detail, reason)
+		}
+		if strings.Contains(fmt.Sprintf("%v %+v %#v", ae, ae, ae), "fuzz-client-secret-value") {
+			t.Fatalf("the classified error shows the client secret")
 		}
 	})
 }

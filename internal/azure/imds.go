@@ -207,14 +207,16 @@ func (c *imdsCredential) try(ctx context.Context, resource string) (azcore.Acces
 	if on, err := strconv.ParseInt(t.ExpiresOn.String(), 10, 64); err == nil && on > 0 {
 		tk.ExpiresOn = time.Unix(on, 0).UTC()
 	} else if in, err := strconv.ParseInt(t.ExpiresIn.String(), 10, 64); err == nil && in > 0 {
-		tk.ExpiresOn = now.Add(time.Duration(in) * time.Second).UTC()
+		tk.ExpiresOn = now.Add(delay(in, time.Second)).UTC()
 	} else {
 		return azcore.AccessToken{}, false, &Error{Kind: KindUnauthenticated, Op: "token", Status: res.StatusCode,
 			Detail: "the managed identity endpoint's token has no expiry (expires_on / expires_in)"}
 	}
 	if in, err := strconv.ParseInt(t.RefreshIn.String(), 10, 64); err == nil && in > 0 {
-		tk.RefreshOn = now.Add(time.Duration(in) * time.Second).UTC()
-	} else if life := tk.ExpiresOn.Sub(now); life < 2*refreshMargin {
+		tk.RefreshOn = now.Add(delay(in, time.Second)).UTC()
+	}
+	// A refresh_in beyond the expiry would serve the token after it expires.
+	if life := tk.ExpiresOn.Sub(now); tk.RefreshOn.After(tk.ExpiresOn) || (tk.RefreshOn.IsZero() && life < 2*refreshMargin) {
 		tk.RefreshOn = now.Add(life / 2).UTC()
 	}
 	return tk, false, nil
