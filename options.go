@@ -363,7 +363,7 @@ func (s *settings) build() (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.hc, c.ownedTr = noRedirectClient(s.httpClient)
+	c.hc, c.ownedTr = noRedirectClient(s.httpClient, s.concurrency)
 	if s.cacheSet {
 		c.cache = cache.New[Credential](s.cacheTTL)
 	}
@@ -376,11 +376,13 @@ func (s *settings) build() (*Client, error) {
 }
 
 // noRedirectClient returns a copy of hc (or a new client with its own
-// transport) that never follows redirects.
-func noRedirectClient(hc *http.Client) (*http.Client, *http.Transport) {
+// transport, keeping enough idle connections per host for the concurrency)
+// that never follows redirects.
+func noRedirectClient(hc *http.Client, concurrency int) (*http.Client, *http.Transport) {
 	var owned *http.Transport
 	if hc == nil {
 		owned = http.DefaultTransport.(*http.Transport).Clone()
+		owned.MaxIdleConnsPerHost = concurrency
 		hc = &http.Client{Transport: owned}
 	}
 	cp := *hc
