@@ -714,7 +714,16 @@ func isCanceled(err error) bool {
 // a rejected token, the firewall): it is returned without a request. call
 // records such a failure in g before the vault's gate opens, so the requests
 // waiting behind it do not repeat it.
+//
+// attempts counts the requests sent with a token, transient-failure retries
+// included.
 func (c *Client) call(ctx context.Context, vc *vaultConn, g *vaultRun, fn func(context.Context) error) (attempts int, err error) {
+	ctx, sent := azure.CountAttempts(ctx)
+	defer func() {
+		if n := int(sent.Load()); n > attempts {
+			attempts = n
+		}
+	}()
 	first, err := vc.enter(ctx)
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package akvcreds_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -273,5 +274,33 @@ func TestStaleOnError(t *testing.T) {
 	}
 	if _, err := akvcreds.New(secretAuth(), akvcreds.WithStaleOnError(time.Hour)); !errors.Is(err, akvcreds.ErrInvalidArgument) {
 		t.Errorf("WithStaleOnError without WithCache: %v", err)
+	}
+}
+
+// The per-secret log record counts every request sent with a token,
+// transient retries included.
+func TestAttemptsCountRetries(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("attempts", "a", "1")
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("attempts"), akvcreds.WithSecrets("a"), akvcreds.WithLogger(logger))
+	if _, err := c.FetchCredentials(context.Background()); err != nil { // authenticate
+		t.Fatal(err)
+	}
+	s.Inject(akvcredstest.Fault{Host: "attempts.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 2})
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var got []string
+	for _, l := range lines {
+		if strings.Contains(l, `"msg":"akvcreds: secret fetched"`) {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(got[0], `"attempts":1`) || !strings.Contains(got[1], `"attempts":3`) {
+		t.Errorf("fetch records:\n%s", strings.Join(got, "\n"))
 	}
 }

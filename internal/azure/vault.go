@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -74,7 +75,7 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 		},
 		Telemetry:        policy.TelemetryOptions{ApplicationID: "akvcreds"},
 		PerCallPolicies:  []policy.Policy{hostGuard{host: u.Hostname()}},
-		PerRetryPolicies: []policy.Policy{failFastOnUnknownHost{}},
+		PerRetryPolicies: []policy.Policy{failFastOnUnknownHost{}, countAttempts{}},
 	}
 	if o.HTTPClient != nil {
 		copts.Transport = o.HTTPClient
@@ -101,6 +102,28 @@ func (g hostGuard) Do(req *policy.Request) (*http.Response, error) {
 			Code:   "ForeignHost",
 			Detail: fmt.Sprintf("refused a request to %s://%s: Key Vault sent a link outside the vault %s, which would expose the token", u.Scheme, u.Host, g.host),
 		}
+	}
+	return req.Next()
+}
+
+type attemptsKey struct{}
+
+// CountAttempts returns a context under which every authenticated request a
+// Vault sends (each retry included, the unauthenticated challenge request
+// excluded) adds one to the returned counter.
+func CountAttempts(ctx context.Context) (context.Context, *atomic.Int32) {
+	n := new(atomic.Int32)
+	return context.WithValue(ctx, attemptsKey{}, n), n
+}
+
+// countAttempts is the per-retry policy behind CountAttempts; it runs after
+// the authentication policy, so it sees whether a token is attached.
+type countAttempts struct{}
+
+// Do implements policy.Policy.
+func (countAttempts) Do(req *policy.Request) (*http.Response, error) {
+	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok && req.Raw().Header.Get("Authorization") != "" {
+		n.Add(1)
 	}
 	return req.Next()
 }
