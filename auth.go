@@ -350,6 +350,6 @@ func validateAuth(a azure.AuthConfig) error {
 // Every credential reports failures as classified errors and refuses, with a
 // message naming both tenants, a vault whose challenge names a tenant other
 // than the configured one.
-func newCredential(a azure.AuthConfig, cc cloud.Cloud, hc *http.Client) (azcore.TokenCredential, error) {
-	return azure.NewCredential(a, azure.CredentialOptions{Cloud: cc, HTTPClient: hc})
+func newCredential(a azure.AuthConfig, cc cloud.Cloud, hc *http.Client, maxRetries int) (azcore.TokenCredential, error) {
+	return azure.NewCredential(a, azure.CredentialOptions{Cloud: cc, HTTPClient: hc, MaxRetries: maxRetries})
 }

@@ -178,8 +178,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMaxRetries sets how often a transient failure (408, 500, 502, 503,
-// 504, a dropped connection) is retried per request, with exponential
-// backoff (0 to 10; default DefaultMaxRetries; 0 disables).
+// 504, a dropped connection) is retried per request to Key Vault and to the
+// Entra ID token endpoint, with exponential backoff (0 to 10; default
+// DefaultMaxRetries; 0 disables). Managed-identity requests on a VM use
+// their own bounded retries (4 attempts, backoff from 0.5 s).
 func WithMaxRetries(n int) Option {
 	return optionFunc(func(s *settings) { s.maxRetries = n })
 }
@@ -367,7 +369,7 @@ func (s *settings) build() (*Client, error) {
 	if s.cacheSet {
 		c.cache = cache.New[Credential](s.cacheTTL)
 	}
-	cred, err := newCredential(auth, cc, c.hc)
+	cred, err := newCredential(auth, cc, c.hc, s.maxRetries)
 	if err != nil {
 		return nil, invalid(s.auths[0].option, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -76,6 +77,10 @@ type CredentialOptions struct {
 	// IMDSEndpoint overrides the managed-identity endpoint (tests); empty means
 	// Azure's http://169.254.169.254/metadata/identity/oauth2/token.
 	IMDSEndpoint string
+	// MaxRetries bounds azidentity's retries of transient token-endpoint
+	// failures, like the vault clients' (0: none). Managed identity on a VM
+	// uses akvcreds' own bounded IMDS retries instead.
+	MaxRetries int
 }
 
 // managedIdentityEnv lists the variables by which a hosting environment other
@@ -100,6 +105,10 @@ func NewCredential(cfg AuthConfig, o CredentialOptions) (azcore.TokenCredential,
 	copts := azcore.ClientOptions{
 		Cloud:     azcloud.Configuration{ActiveDirectoryAuthorityHost: o.Cloud.AuthorityHost},
 		Telemetry: policy.TelemetryOptions{ApplicationID: "akvcreds"},
+		Retry:     policy.RetryOptions{MaxRetries: int32(o.MaxRetries), RetryDelay: 400 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
+	}
+	if o.MaxRetries == 0 {
+		copts.Retry.MaxRetries = -1 // azcore: 0 means its default of 3
 	}
 	if o.HTTPClient != nil {
 		copts.Transport = o.HTTPClient
