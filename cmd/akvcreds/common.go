@@ -22,6 +22,9 @@ const (
 	envTenantID     = "AZURE_TENANT_ID"
 	envClientID     = "AZURE_CLIENT_ID"
 	envClientSecret = "AZURE_CLIENT_SECRET"
+	envCertPath     = "AZURE_CLIENT_CERTIFICATE_PATH"
+	envCertPassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	envTokenFile    = "AZURE_FEDERATED_TOKEN_FILE"
 
 	// Testing aid: route every Azure request to an emulator (akvcredstest or
 	// "akvcreds emulator") instead of Azure.
@@ -33,9 +36,15 @@ const (
 // Authentication modes of --auth.
 const (
 	authClientSecret = "client-secret"
+	authCertificate  = "certificate"
+	authWorkload     = "workload-identity"
+	authEnvironment  = "environment"
 	authSystem       = "system-identity"
 	authUser         = "user-identity"
 )
+
+// authModes lists the --auth values, for messages.
+const authModes = "client-secret, certificate, workload-identity, environment, system-identity or user-identity"
 
 // listFlag is a repeatable flag whose values may also be comma-separated.
 type listFlag []string
@@ -60,6 +69,10 @@ type commonFlags struct {
 	clientID        string
 	secretFile      string
 	secretStdin     bool
+	certFile        string
+	certPassFile    string
+	sendCertChain   bool
+	tokenFile       string
 	cloud           string
 	concurrency     int
 	timeout         time.Duration
@@ -69,11 +82,15 @@ type commonFlags struct {
 func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.vaults, "vault", "vault `name` or URL (repeatable or comma-separated; required)")
 	fs.Var(&f.secrets, "secret", "secret `name`, or name/version (repeatable or comma-separated; none: every enabled secret, listed)")
-	fs.StringVar(&f.auth, "auth", "", "authentication `mode`: client-secret (default when a client secret is given), system-identity or user-identity")
-	fs.StringVar(&f.tenantID, "tenant-id", "", "Entra tenant (directory) `ID` for client-secret (default $AZURE_TENANT_ID)")
-	fs.StringVar(&f.clientID, "client-id", "", "application (client) `ID` for client-secret, or the user-assigned identity's client ID (default $AZURE_CLIENT_ID)")
+	fs.StringVar(&f.auth, "auth", "", "authentication `mode`: "+authModes+" (default: client-secret when a client secret is given)")
+	fs.StringVar(&f.tenantID, "tenant-id", "", "Entra tenant (directory) `ID` for client-secret, certificate and workload-identity (default $AZURE_TENANT_ID)")
+	fs.StringVar(&f.clientID, "client-id", "", "application (client) `ID` for client-secret, certificate and workload-identity, or the user-assigned identity's client ID (default $AZURE_CLIENT_ID)")
 	fs.StringVar(&f.secretFile, "client-secret-file", "", "read the client secret from `file` (default: $AZURE_CLIENT_SECRET)")
 	fs.BoolVar(&f.secretStdin, "client-secret-stdin", false, "read the client secret from standard input")
+	fs.StringVar(&f.certFile, "certificate", "", "certificate and private key `file`, PEM or PKCS#12, for --auth certificate (default $AZURE_CLIENT_CERTIFICATE_PATH)")
+	fs.StringVar(&f.certPassFile, "certificate-password-file", "", "read the PKCS#12 certificate's password from `file` (default: $AZURE_CLIENT_CERTIFICATE_PASSWORD)")
+	fs.BoolVar(&f.sendCertChain, "send-certificate-chain", false, "send the certificate chain with token requests, for subject name and issuer (SNI) authentication (--auth certificate)")
+	fs.StringVar(&f.tokenFile, "federated-token-file", "", "service account token `file` for --auth workload-identity (default $AZURE_FEDERATED_TOKEN_FILE)")
 	fs.StringVar(&f.cloud, "cloud", "public", "Azure `cloud`: public, china or usgovernment")
 	fs.IntVar(&f.concurrency, "concurrency", akvcreds.DefaultConcurrency, "maximum `number` of Key Vault requests in flight")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up after this `duration`")
@@ -82,14 +99,34 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 
 // authHelp documents authentication and the emulator variables in usage.
 const authHelp = `
-Authentication (exactly one mode):
-  client-secret    an app registration: --tenant-id, --client-id and a client
-                   secret from $AZURE_CLIENT_SECRET, --client-secret-file or
-                   --client-secret-stdin (never a flag value, which would show
-                   in the process list and shell history)
-  system-identity  the system-assigned managed identity of this Azure resource
-  user-identity    the user-assigned managed identity whose client ID is
-                   --client-id (or $AZURE_CLIENT_ID)
+Authentication (exactly one mode, chosen with --auth; without it,
+client-secret when a client secret is given):
+  client-secret      an app registration: --tenant-id, --client-id and a
+                     client secret from $AZURE_CLIENT_SECRET,
+                     --client-secret-file or --client-secret-stdin (never a
+                     flag value, which would show in the process list and
+                     shell history)
+  certificate        an app registration with a certificate: --tenant-id,
+                     --client-id and --certificate FILE (PEM, or PKCS#12 with
+                     its password from $AZURE_CLIENT_CERTIFICATE_PASSWORD or
+                     --certificate-password-file, never a flag value);
+                     --send-certificate-chain for subject name and issuer
+                     authentication
+  workload-identity  Kubernetes workload identity: --tenant-id, --client-id
+                     and --federated-token-file, by default from
+                     $AZURE_TENANT_ID, $AZURE_CLIENT_ID and
+                     $AZURE_FEDERATED_TOKEN_FILE as the workload identity
+                     webhook sets them
+  environment        the standard variables, as the Azure SDKs read them:
+                     AZURE_TENANT_ID and AZURE_CLIENT_ID with
+                     AZURE_CLIENT_SECRET, else AZURE_CLIENT_CERTIFICATE_PATH
+                     (AZURE_CLIENT_CERTIFICATE_PASSWORD,
+                     AZURE_CLIENT_SEND_CERTIFICATE_CHAIN), else
+                     AZURE_FEDERATED_TOKEN_FILE; never a managed identity
+  system-identity    the system-assigned managed identity of this Azure
+                     resource
+  user-identity      the user-assigned managed identity whose client ID is
+                     --client-id (or $AZURE_CLIENT_ID)
 The identity needs the "Key Vault Secrets User" role on the vault (Azure RBAC)
 or the secret Get permission in its access policy (and List without --secret).
 
@@ -141,7 +178,10 @@ func (f *commonFlags) setup(stdin io.Reader, stderr io.Writer, env func(string) 
 }
 
 // authOption picks the authentication option. principal is the client ID
-// to name in fix commands ("" for the system-assigned identity).
+// to name in fix commands ("" for the system-assigned identity). Every value
+// comes from the flags or through env, never from os.Getenv: the options get
+// explicit values, so the library does not read the tenant, client or token
+// file from the process environment either.
 func (f *commonFlags) authOption(stdin io.Reader, env func(string) string) (akvcreds.Option, string, error) {
 	if f.secretFile != "" && f.secretStdin {
 		return nil, "", usagef("--client-secret-file and --client-secret-stdin are exclusive: give the client secret one way")
@@ -149,52 +189,165 @@ func (f *commonFlags) authOption(stdin io.Reader, env func(string) string) (akvc
 	explicitSecret := f.secretFile != "" || f.secretStdin
 	mode := f.auth
 	if mode == "" {
-		if explicitSecret || env(envClientSecret) != "" {
+		switch {
+		case explicitSecret || env(envClientSecret) != "":
 			mode = authClientSecret
-		} else {
-			return nil, "", usagef("no authentication: set %s (or use --client-secret-file or --client-secret-stdin), or choose --auth system-identity or --auth user-identity", envClientSecret)
+		case f.certFile != "" || f.certPassFile != "" || f.sendCertChain:
+			return nil, "", usagef("the certificate flags need --auth certificate (without --auth, the mode is client-secret, and no client secret is given)")
+		case f.tokenFile != "":
+			return nil, "", usagef("--federated-token-file needs --auth workload-identity (without --auth, the mode is client-secret, and no client secret is given)")
+		default:
+			return nil, "", usagef("no authentication: set %s (or use --client-secret-file or --client-secret-stdin), or choose --auth certificate, workload-identity, environment, system-identity or user-identity", envClientSecret)
 		}
+	}
+	switch mode {
+	case authClientSecret, authCertificate, authWorkload, authEnvironment, authSystem, authUser:
+	default:
+		return nil, "", usagef("unknown --auth %q: use %s", mode, authModes)
+	}
+	if err := f.checkModeFlags(mode, explicitSecret, f.auth == ""); err != nil {
+		return nil, "", err
+	}
+	tenantID := f.tenantID
+	if tenantID == "" {
+		tenantID = env(envTenantID)
 	}
 	clientID := f.clientID
 	if clientID == "" {
 		clientID = env(envClientID)
 	}
+	// needIDs reports a missing tenant or client ID for the app registration modes.
+	needIDs := func() error {
+		if tenantID == "" {
+			return usagef("--auth %s needs a tenant ID: --tenant-id or %s", mode, envTenantID)
+		}
+		if clientID == "" {
+			return usagef("--auth %s needs a client ID: --client-id or %s", mode, envClientID)
+		}
+		return nil
+	}
 	switch mode {
 	case authClientSecret:
-		tenantID := f.tenantID
-		if tenantID == "" {
-			tenantID = env(envTenantID)
-		}
 		secret, err := f.clientSecret(stdin, env)
 		if err != nil {
 			return nil, "", err
 		}
-		if tenantID == "" {
-			return nil, "", usagef("--auth client-secret needs a tenant ID: --tenant-id or %s", envTenantID)
-		}
-		if clientID == "" {
-			return nil, "", usagef("--auth client-secret needs a client ID: --client-id or %s", envClientID)
+		if err := needIDs(); err != nil {
+			return nil, "", err
 		}
 		return akvcreds.WithClientSecret(tenantID, clientID, secret), clientID, nil
-	case authSystem, authUser:
-		if explicitSecret {
-			return nil, "", usagef("two authentication modes: --auth %s does not use a client secret, drop --client-secret-file/--client-secret-stdin", mode)
+	case authCertificate:
+		if err := needIDs(); err != nil {
+			return nil, "", err
 		}
-		if f.tenantID != "" {
-			return nil, "", usagef("--tenant-id is for --auth client-secret; a managed identity uses its own tenant")
+		path := f.certFile
+		if path == "" {
+			path = env(envCertPath)
 		}
-		if mode == authSystem {
-			if f.clientID != "" {
-				return nil, "", usagef("two authentication modes: --client-id with --auth system-identity; use --auth user-identity for a user-assigned identity")
-			}
-			return akvcreds.WithSystemAssignedIdentity(), "", nil
+		if path == "" {
+			return nil, "", usagef("--auth certificate needs a certificate file: --certificate or %s", envCertPath)
 		}
+		var copts []akvcreds.CertOption
+		password, err := f.certPassword(env)
+		if err != nil {
+			return nil, "", err
+		}
+		if password != "" {
+			copts = append(copts, akvcreds.CertificatePassword(password))
+		}
+		if f.sendCertChain {
+			copts = append(copts, akvcreds.SendCertificateChain())
+		}
+		return akvcreds.WithClientCertificate(tenantID, clientID, akvcreds.CertificateFile(path), copts...), clientID, nil
+	case authWorkload:
+		if err := needIDs(); err != nil {
+			return nil, "", err
+		}
+		tokenFile := f.tokenFile
+		if tokenFile == "" {
+			tokenFile = env(envTokenFile)
+		}
+		if tokenFile == "" {
+			return nil, "", usagef("--auth workload-identity needs the service account token file: --federated-token-file or %s", envTokenFile)
+		}
+		// All three values are given, so the library reads none of them
+		// from the process environment.
+		return akvcreds.WithWorkloadIdentity(tenantID, clientID, tokenFile), clientID, nil
+	case authEnvironment:
+		return akvcreds.WithEnvironmentCredentialFrom(env), env(envClientID), nil
+	case authSystem:
+		return akvcreds.WithSystemAssignedIdentity(), "", nil
+	default: // authUser
 		if clientID == "" {
 			return nil, "", usagef("--auth user-identity needs the identity's client ID: --client-id or %s", envClientID)
 		}
 		return akvcreds.WithUserAssignedIdentity(clientID), clientID, nil
 	}
-	return nil, "", usagef("unknown --auth %q: use client-secret, system-identity or user-identity", mode)
+}
+
+// checkModeFlags rejects flags that belong to another authentication mode
+// than mode, so that none is silently ignored. inferred reports that mode
+// was chosen because a client secret is given, not with --auth.
+func (f *commonFlags) checkModeFlags(mode string, explicitSecret, inferred bool) error {
+	var why string
+	if inferred {
+		why = " (chosen because a client secret is given; add --auth to choose another)"
+	}
+	if explicitSecret && mode != authClientSecret {
+		return usagef("two authentication modes: --auth %s does not use a client secret, drop --client-secret-file/--client-secret-stdin", mode)
+	}
+	var certFlags []string
+	if f.certFile != "" {
+		certFlags = append(certFlags, "--certificate")
+	}
+	if f.certPassFile != "" {
+		certFlags = append(certFlags, "--certificate-password-file")
+	}
+	if f.sendCertChain {
+		certFlags = append(certFlags, "--send-certificate-chain")
+	}
+	if len(certFlags) > 0 && mode != authCertificate {
+		return usagef("two authentication modes: %s is for --auth certificate, not %s%s", strings.Join(certFlags, ", "), mode, why)
+	}
+	if f.tokenFile != "" && mode != authWorkload {
+		return usagef("two authentication modes: --federated-token-file is for --auth workload-identity, not %s%s", mode, why)
+	}
+	switch mode {
+	case authEnvironment:
+		for _, fl := range []struct{ name, value, env string }{
+			{"--tenant-id", f.tenantID, envTenantID},
+			{"--client-id", f.clientID, envClientID},
+		} {
+			if fl.value != "" {
+				return usagef("--auth environment reads everything from the AZURE_* variables: drop %s and set %s", fl.name, fl.env)
+			}
+		}
+	case authSystem, authUser:
+		if f.tenantID != "" {
+			return usagef("--tenant-id is for --auth client-secret, certificate or workload-identity; a managed identity uses its own tenant")
+		}
+		if mode == authSystem && f.clientID != "" {
+			return usagef("two authentication modes: --client-id with --auth system-identity; use --auth user-identity for a user-assigned identity")
+		}
+	}
+	return nil
+}
+
+// certPassword reads the certificate's password from
+// --certificate-password-file or the environment ("" when neither is set).
+func (f *commonFlags) certPassword(env func(string) string) (string, error) {
+	if f.certPassFile == "" {
+		return env(envCertPassword), nil
+	}
+	b, err := os.ReadFile(f.certPassFile)
+	if err != nil {
+		return "", usagef("reading --certificate-password-file: %v", err)
+	}
+	p := strings.TrimRight(string(b), "\r\n")
+	if p == "" {
+		return "", usagef("the certificate password from --certificate-password-file %s is empty", f.certPassFile)
+	}
+	return p, nil
 }
 
 // clientSecret reads the client secret from --client-secret-file,
