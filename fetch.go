@@ -354,30 +354,28 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 			return
 		}
 		for _, it := range items {
+			var s *slot
 			vr.mu.Lock()
 			vr.listed++
-			switch {
-			case !it.Enabled:
+			switch v := validity(it, now); {
+			case v == disabled:
 				vr.disabled++
-			case !it.NotBefore.IsZero() && now.Before(it.NotBefore):
+			case v == notYetValid:
 				vr.early++
-			case !it.Expires.IsZero() && !now.Before(it.Expires):
+			case v == expired:
 				vr.expired++
 			case !r.filters.keep(it, false):
 				vr.filtered++
 			default:
-				vr.mu.Unlock()
-				goto keep
+				s = &slot{secret: it.Name}
+				vr.slots = append(vr.slots, s)
 			}
 			vr.mu.Unlock()
-			r.c.log.DebugContext(ctx, "akvcreds: listed secret skipped", slog.String("vault", vr.ref.name), slog.String("secret", it.Name),
-				slog.Bool("enabled", it.Enabled), slog.Time("notBefore", it.NotBefore), slog.Time("expires", it.Expires))
-			continue
-		keep:
-			s := &slot{secret: it.Name}
-			vr.mu.Lock()
-			vr.slots = append(vr.slots, s)
-			vr.mu.Unlock()
+			if s == nil {
+				r.c.log.DebugContext(ctx, "akvcreds: listed secret skipped", slog.String("vault", vr.ref.name), slog.String("secret", it.Name),
+					slog.Bool("enabled", it.Enabled), slog.Time("notBefore", it.NotBefore), slog.Time("expires", it.Expires))
+				continue
+			}
 			if r.fromCache(ctx, vr, s) {
 				continue
 			}
@@ -396,16 +394,31 @@ func (r *run) list(ctx context.Context, vr *vaultRun, jobs chan<- job) {
 // usable reports whether a listed secret is fetched: enabled, and within its
 // not-before and expiry times.
 func usable(p azure.SecretProps, now time.Time) bool {
-	if !p.Enabled {
-		return false
+	return validity(p, now) == valid
+}
+
+// validityState is why a listed secret is (not) fetched.
+type validityState int
+
+const (
+	valid validityState = iota
+	disabled
+	notYetValid
+	expired
+)
+
+// validity classifies a listed secret by its enabled flag and its
+// not-before and expiry times.
+func validity(p azure.SecretProps, now time.Time) validityState {
+	switch {
+	case !p.Enabled:
+		return disabled
+	case !p.NotBefore.IsZero() && now.Before(p.NotBefore):
+		return notYetValid
+	case !p.Expires.IsZero() && !now.Before(p.Expires):
+		return expired
 	}
-	if !p.NotBefore.IsZero() && now.Before(p.NotBefore) {
-		return false
-	}
-	if !p.Expires.IsZero() && !now.Before(p.Expires) {
-		return false
-	}
-	return true
+	return valid
 }
 
 func (r *run) fetchSlot(ctx context.Context, jb job) {
