@@ -88,15 +88,27 @@ func (s *Server) IssueFederatedToken(issuer, subject string, lifetime time.Durat
 		"nbf": iat.Unix(),
 		"exp": exp.Unix(),
 	}
+	tok, err := ik.sign(claims)
+	if err != nil {
+		panic("akvcredstest: signing a federated token: " + err.Error())
+	}
+	return tok
+}
+
+// sign returns an RS256 JWT of claims signed with the issuer's key.
+func (ik *issuerKey) sign(claims map[string]any) (string, error) {
 	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": ik.kid, "typ": "JWT"})
-	payload, _ := json.Marshal(claims)
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
 	signing := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
 	digest := sha256.Sum256([]byte(signing))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, ik.key, crypto.SHA256, digest[:])
 	if err != nil {
-		panic("akvcredstest: signing a federated token: " + err.Error())
+		return "", err
 	}
-	return signing + "." + b64.EncodeToString(sig)
+	return signing + "." + b64.EncodeToString(sig), nil
 }
 
 // issuerKey returns the signing key of issuer, creating it on first use.

@@ -1,11 +1,6 @@
 package akvcredstest
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +18,11 @@ func TestFederatedAudience(t *testing.T) {
 	s.AddFederatedCredential(DefaultTenantID, app, issuer, subject)
 	ik := s.issuerKey(issuer)
 	sign := func(claims map[string]any) string {
-		hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": ik.kid, "typ": "JWT"})
-		payload, _ := json.Marshal(claims)
-		signing := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
-		digest := sha256.Sum256([]byte(signing))
-		sig, err := rsa.SignPKCS1v15(rand.Reader, ik.key, crypto.SHA256, digest[:])
+		tok, err := ik.sign(claims)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return signing + "." + b64.EncodeToString(sig)
+		return tok
 	}
 	now := time.Now().Unix()
 	base := func(aud any) map[string]any {
