@@ -324,53 +324,71 @@ func parseVaultURL(s string, c cloud.Cloud, what string) (name, path string, err
 		}
 		return "", "", fmt.Errorf("%s %s is not a valid URL: %v", what, shown, perr)
 	}
+	if p := urlShapeProblem(u, s, c); p != "" {
+		return "", "", fmt.Errorf("%s %s %s", what, shown, p)
+	}
+	name, err = vaultHostName(u, c)
+	if err != nil {
+		return "", "", fmt.Errorf("%s %s%w", what, shown, err)
+	}
+	return name, u.Path, nil
+}
+
+// urlShapeProblem describes what is wrong with a vault URL's scheme, user
+// info, query, fragment, escapes and port ("" when nothing is).
+func urlShapeProblem(u *url.URL, s string, c cloud.Cloud) string {
 	switch {
 	case u.Scheme == "http":
-		return "", "", fmt.Errorf("%s %s uses http: Key Vault requires https", what, shown)
+		return "uses http: Key Vault requires https"
 	case u.Scheme != "https":
-		return "", "", fmt.Errorf("%s %s has scheme %q: Key Vault requires https", what, shown, u.Scheme)
+		return fmt.Sprintf("has scheme %q: Key Vault requires https", u.Scheme)
 	case u.Opaque != "":
-		return "", "", fmt.Errorf("%s %s is not a valid URL: expected https://NAME%s/", what, shown, c.VaultSuffix)
+		return fmt.Sprintf("is not a valid URL: expected https://NAME%s/", c.VaultSuffix)
 	case u.User != nil:
-		return "", "", fmt.Errorf("%s %s contains user info (before \"@\"): remove it", what, shown)
+		return "contains user info (before \"@\"): remove it"
 	case u.RawQuery != "" || u.ForceQuery:
-		return "", "", fmt.Errorf("%s %s has a query (\"?...\"): remove it", what, shown)
+		return "has a query (\"?...\"): remove it"
 	case strings.Contains(s, "#"):
-		return "", "", fmt.Errorf("%s %s has a fragment (\"#...\"): remove it", what, shown)
+		return "has a fragment (\"#...\"): remove it"
 	case strings.Contains(s, "%"):
-		return "", "", fmt.Errorf("%s %s contains a percent-escape: write it without escapes", what, shown)
+		return "contains a percent-escape: write it without escapes"
 	case strings.HasSuffix(u.Host, ":"):
-		return "", "", fmt.Errorf("%s %s has an empty port after \":\": remove the \":\" (Key Vault uses port 443)", what, shown)
+		return "has an empty port after \":\": remove the \":\" (Key Vault uses port 443)"
 	case u.Port() != "" && u.Port() != "443":
-		return "", "", fmt.Errorf("%s %s has port %s: Key Vault uses port 443 only", what, shown, u.Port())
+		return fmt.Sprintf("has port %s: Key Vault uses port 443 only", u.Port())
+	case u.Hostname() == "":
+		return fmt.Sprintf("has no host: expected https://NAME%s/", c.VaultSuffix)
 	}
+	if _, ipErr := netip.ParseAddr(u.Hostname()); ipErr == nil || strings.HasPrefix(u.Host, "[") {
+		return fmt.Sprintf("has an IP address as host: use the vault's DNS name, NAME%s", c.VaultSuffix)
+	}
+	return ""
+}
+
+// vaultHostName returns the vault name of a URL's host, or what is wrong
+// with the host (the error text starts with ": " or " ", to follow the URL).
+func vaultHostName(u *url.URL, c cloud.Cloud) (string, error) {
 	host := u.Hostname()
-	if host == "" {
-		return "", "", fmt.Errorf("%s %s has no host: expected https://NAME%s/", what, shown, c.VaultSuffix)
-	}
-	if _, ipErr := netip.ParseAddr(host); ipErr == nil || strings.HasPrefix(u.Host, "[") {
-		return "", "", fmt.Errorf("%s %s has an IP address as host: use the vault's DNS name, NAME%s", what, shown, c.VaultSuffix)
-	}
 	lh := lower(host)
 	switch {
 	case strings.HasSuffix(lh, c.VaultSuffix):
-		name = host[:len(host)-len(c.VaultSuffix)]
+		name := host[:len(host)-len(c.VaultSuffix)]
 		if err := VaultName(name); err != nil {
-			return "", "", fmt.Errorf("%s %s: %w", what, shown, err)
+			return "", fmt.Errorf(": %w", err)
 		}
-		return name, u.Path, nil
+		return name, nil
 	case strings.HasSuffix(lh, c.VaultSuffix+"."):
-		return "", "", fmt.Errorf("%s %s: host %s ends with a dot: remove it", what, shown, quote(host))
+		return "", fmt.Errorf(": host %s ends with a dot: remove it", quote(host))
 	}
 	if other, ok := cloud.ForVaultHost(lh); ok {
-		return "", "", fmt.Errorf("%s %s belongs to %s, but the client is configured for %s", what, shown, other.Name, c.Name)
+		return "", fmt.Errorf(" belongs to %s, but the client is configured for %s", other.Name, c.Name)
 	}
 	for _, hsm := range managedHSMSuffixes {
 		if strings.HasSuffix(lh, hsm) {
-			return "", "", fmt.Errorf("%s %s is a Managed HSM, not a Key Vault vault: akvcreds reads secrets from vaults named NAME%s", what, shown, c.VaultSuffix)
+			return "", fmt.Errorf(" is a Managed HSM, not a Key Vault vault: akvcreds reads secrets from vaults named NAME%s", c.VaultSuffix)
 		}
 	}
-	return "", "", fmt.Errorf("%s %s: host %s is not a Key Vault host of %s: expected NAME%s", what, shown, quote(host), c.Name, c.VaultSuffix)
+	return "", fmt.Errorf(": host %s is not a Key Vault host of %s: expected NAME%s", quote(host), c.Name, c.VaultSuffix)
 }
 
 // displayURL quotes a URL for an error message with any user info replaced,
