@@ -2,38 +2,24 @@ package akvcredstest_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 func TestClientCertificateCredential(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "app"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
+	registered := testutil.NewCert(testutil.CertSpec{CommonName: "app", Key: testutil.RSAKey(0)})
 
 	s := akvcredstest.NewTestServer(t)
 	const appID = "00000000-0000-0000-0000-0000000ce271"
-	s.AddAppCertificate(akvcredstest.DefaultTenantID, appID, cert)
+	s.AddAppCertificate(akvcredstest.DefaultTenantID, appID, registered.X509)
 	s.SetSecret("certvault", "s", "v")
-	cred, err := azidentity.NewClientCertificateCredential(akvcredstest.DefaultTenantID, appID, []*x509.Certificate{cert}, key,
+	cred, err := azidentity.NewClientCertificateCredential(akvcredstest.DefaultTenantID, appID, []*x509.Certificate{registered.X509}, registered.Key,
 		&azidentity.ClientCertificateCredentialOptions{ClientOptions: clientOpts(s, -1), DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +30,8 @@ func TestClientCertificateCredential(t *testing.T) {
 	}
 
 	// A certificate that is not registered is refused.
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	der2, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &other.PublicKey, other)
-	cert2, _ := x509.ParseCertificate(der2)
-	bad, err := azidentity.NewClientCertificateCredential(akvcredstest.DefaultTenantID, appID, []*x509.Certificate{cert2}, other,
+	other := testutil.NewCert(testutil.CertSpec{CommonName: "app", Key: testutil.RSAKey(1)})
+	bad, err := azidentity.NewClientCertificateCredential(akvcredstest.DefaultTenantID, appID, []*x509.Certificate{other.X509}, other.Key,
 		&azidentity.ClientCertificateCredentialOptions{ClientOptions: clientOpts(s, -1), DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)

@@ -27,24 +27,26 @@ type managedIdentity struct {
 
 // ManagedIdentity describes a user-assigned managed identity for
 // AddManagedIdentity. IMDS finds it by ClientID (client_id), ObjectID
-// (object_id) or ResourceID (msi_res_id / mi_res_id).
+// (object_id) or ResourceID (msi_res_id / mi_res_id). The JSON names are
+// those of a seed's managedIdentities entries (see LoadSeed).
 type ManagedIdentity struct {
 	// ClientID is the identity's client (application) ID; required.
-	ClientID string
+	ClientID string `json:"clientId"`
 	// ObjectID is the identity's principal (object) ID; generated if empty.
-	ObjectID string
+	ObjectID string `json:"objectId"`
 	// ResourceID is the identity's Azure resource ID; generated if empty.
-	ResourceID string
+	ResourceID string `json:"resourceId"`
 	// TenantID is the identity's tenant; "" means DefaultTenantID.
-	TenantID string
+	TenantID string `json:"tenantId"`
 }
 
-// Permissions are the secret permissions of one principal on one vault.
+// Permissions are the secret permissions of one principal on one vault. The
+// JSON names are those of a seed's permissions entries (see LoadSeed).
 type Permissions struct {
 	// Get allows reading secret values (get-secret).
-	Get bool
+	Get bool `json:"get"`
 	// List allows listing secrets and secret versions.
-	List bool
+	List bool `json:"list"`
 }
 
 type vault struct {
@@ -64,6 +66,23 @@ type secret struct {
 }
 
 func (s *secret) latest() *secretVersion { return s.versions[len(s.versions)-1] }
+
+// find returns the version called id (case-insensitive), the latest for an
+// empty id, or nil if there is none. s may be nil (no such secret).
+func (s *secret) find(id string) *secretVersion {
+	if s == nil {
+		return nil
+	}
+	if id == "" {
+		return s.latest()
+	}
+	for _, sv := range s.versions {
+		if strings.EqualFold(sv.version, id) {
+			return sv
+		}
+	}
+	return nil
+}
 
 type secretVersion struct {
 	version     string

@@ -22,6 +22,11 @@
 // Server.Client returns an *http.Client that trusts only the server's CA and
 // dials those host names to the listeners. It refuses every other address
 // with an error (listed by RefusedDials), so a test cannot reach the network.
+// NewTestServer closes the server at the end of the test and then fails the
+// test if any dial was refused, naming the addresses: code under test that
+// reached for the network fails its test without any check of its own. It
+// takes a TB, which *testing.T, *testing.B and *testing.F satisfy; the
+// package does not import testing, so programs can embed the emulator.
 // A vault host whose vault was never added fails to dial with a "no such
 // host" DNS error, as an unknown vault does in Azure. Give the client to the
 // Azure SDK as its transport:
@@ -81,13 +86,19 @@
 // (a status with Azure's error body, a dropped connection, a truncated
 // response, extra delay); SetRateLimit throttles a vault. Requests, Count
 // and ResetRequests expose what the server received, for assertions that
-// count requests rather than time them.
+// count requests rather than time them; each Request has a RequestKind
+// (KindChallenge, KindGetSecret, KindToken, KindIMDS, ...):
+//
+//	if n := s.Count(akvcredstest.KindToken); n != 1 {
+//		t.Errorf("%d token requests, want 1", n)
+//	}
 //
 // # Seed files
 //
-// LoadSeed reads a JSON description of tenants, apps, managed identities,
-// vaults, secrets, permissions and rate limits, for standalone use. Every
-// field is optional; unknown fields are errors. Several entries with the same
+// Server.LoadSeed reads a JSON description of tenants, apps, managed
+// identities, vaults, secrets, permissions and rate limits, for standalone
+// use (the akvcreds command's "emulator --seed FILE"). Every field is
+// optional; unknown fields are errors. Several entries with the same
 // secret name add versions in order (the last is the latest). Times are
 // RFC 3339. accessModel is "rbac" (default) or "accessPolicy"; a principal is
 // a client ID or "system-assigned". Example (also in testdata/seed.json):

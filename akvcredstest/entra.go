@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,145 +193,220 @@ func (s *Server) openIDConfig(w http.ResponseWriter, r *http.Request, host, p st
 	writeJSON(w, http.StatusOK, doc)
 }
 
+// entraFailure is an Entra ID error answer.
+type entraFailure struct {
+	status int
+	code   string // OAuth error: invalid_request, invalid_client, ...
+	aadsts int
+	desc   string
+}
+
+// entraFail answers with f.
+func (s *Server) entraFail(w http.ResponseWriter, r *http.Request, f *entraFailure) {
+	s.entraError(w, r, f.status, f.code, f.aadsts, f.desc)
+}
+
+// missingParameter is Entra ID's answer to a request without a required
+// parameter.
+func missingParameter(name string) *entraFailure {
+	return &entraFailure{http.StatusBadRequest, "invalid_request", 900144,
+		fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)}
+}
+
+// tokenRequest is a client-credentials token request, filled in by the
+// checks of tokenEndpoint.
+type tokenRequest struct {
+	r        *http.Request
+	form     url.Values
+	cloud    *cloud
+	tenant   string // the path's tenant segment, then the registered tenant ID
+	endpoint string // "https://HOST/PATH": a client assertion's audience
+	v1       bool   // /oauth2/token with resource=, not /oauth2/v2.0/token with scope=
+
+	clientID, clientSecret string
+	resource               string
+	app                    app // a copy of the registered app
+	certs                  []*x509.Certificate
+}
+
 // tokenEndpoint answers POST /{tenant}/oauth2/v2.0/token (and the v1
 // /{tenant}/oauth2/token with resource=) for the client-credentials grant.
+// Its checks run in Entra ID's order.
 func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud, host, p string) {
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	t := segs[0]
-	v1 := strings.HasSuffix(p, "/oauth2/token")
 	if r.Method != http.MethodPost {
 		s.entraError(w, r, http.StatusMethodNotAllowed, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a "+r.Method+" request.")
 		return
 	}
 	_ = r.ParseForm() // unknown fields are ignored, as Entra ID does
-	form := r.PostForm
-	tid, ok := s.tenantKnown(t)
+	t := &tokenRequest{
+		r:        r,
+		form:     r.PostForm,
+		cloud:    c,
+		tenant:   strings.Split(strings.TrimPrefix(p, "/"), "/")[0],
+		endpoint: "https://" + host + p,
+		v1:       strings.HasSuffix(p, "/oauth2/token"),
+	}
+	checks := []func(*tokenRequest) *entraFailure{
+		s.tokenTenant, checkGrant, readClient, readResource, checkResourceCloud, s.findApp, s.authenticateClient,
+	}
+	for _, check := range checks {
+		if f := check(t); f != nil {
+			s.entraFail(w, r, f)
+			return
+		}
+	}
+	s.writeToken(w, t)
+}
+
+// tokenTenant resolves the tenant of the path: it must be registered, not
+// a multi-tenant alias.
+func (s *Server) tokenTenant(t *tokenRequest) *entraFailure {
+	tid, ok := s.tenantKnown(t.tenant)
 	if !ok {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(t))
-		return
+		return &entraFailure{http.StatusBadRequest, "invalid_request", 90002, tenantNotFound(t.tenant)}
 	}
 	if tid == "{tenantid}" {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 90133, "No such tenant-independent grant is supported: client_credentials requires a tenant-specific authority.")
-		return
+		return &entraFailure{http.StatusBadRequest, "invalid_request", 90133, "No such tenant-independent grant is supported: client_credentials requires a tenant-specific authority."}
 	}
-	grant := form.Get("grant_type")
-	if grant == "" {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
-		return
-	}
-	if grant != grantClientCredentials {
-		s.entraError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", grant))
-		return
-	}
-	clientID := form.Get("client_id")
-	clientSecret := form.Get("client_secret")
-	if u, pw, ok := r.BasicAuth(); ok {
-		if clientID == "" {
-			clientID, _ = url.QueryUnescape(u)
-		}
-		if clientSecret == "" {
-			clientSecret, _ = url.QueryUnescape(pw)
-		}
-	}
-	if clientID == "" {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.")
-		return
-	}
-	var resource string
-	if v1 {
-		resource = form.Get("resource")
-		if resource == "" {
-			s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'resource'.")
-			return
-		}
-	} else {
-		scope := strings.TrimSpace(form.Get("scope"))
-		if scope == "" {
-			s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
-			return
-		}
-		fields := strings.Fields(scope)
-		var res []string
-		for _, f := range fields {
-			switch f {
-			case "openid", "profile", "offline_access", "email":
-				continue // OpenID Connect scopes MSAL adds; Entra ID ignores them here
-			}
-			if !strings.HasSuffix(f, "/.default") {
-				s.entraError(w, r, http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
-				return
-			}
-			res = append(res, strings.TrimSuffix(f, "/.default"))
-		}
-		if len(res) != 1 {
-			s.entraError(w, r, http.StatusBadRequest, "invalid_scope", 70011, fmt.Sprintf("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope))
-			return
-		}
-		resource = res[0]
-	}
-	// A resource of another cloud's Key Vault is unknown in this cloud.
-	if rc, ok := cloudForResource(resource); ok && rc != c {
-		s.entraError(w, r, http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tid))
-		return
-	}
+	t.tenant = tid
+	return nil
+}
 
-	s.mu.Lock()
-	a := s.apps[strings.ToLower(tid)+"/"+strings.ToLower(clientID)]
-	var secrets []string
-	var certs []*x509.Certificate
-	if a != nil {
-		secrets = append(secrets, a.secrets...)
-		certs = append(certs, s.appCerts[strings.ToLower(tid)+"/"+strings.ToLower(clientID)]...)
-	}
-	s.mu.Unlock()
-	if a == nil {
-		s.entraError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tid))
-		return
-	}
-	assertion := form.Get("client_assertion")
-	switch {
-	case clientSecret != "":
-		match := false
-		for _, sec := range secrets {
-			if sec == clientSecret {
-				match = true
-			}
-		}
-		if !match {
-			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
-			return
-		}
-	case assertion != "":
-		if at := form.Get("client_assertion_type"); at != assertionTypeJWTBearer {
-			s.entraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'client_assertion_type'.")
-			return
-		}
-		if fed, fail := s.checkFederatedAssertion(tid, clientID, assertion); fed {
-			if fail != nil {
-				s.entraError(w, r, fail.status, fail.code, fail.aadsts, fail.desc)
-				return
-			}
-		} else if code, desc := s.checkAssertion(assertion, clientID, certs, "https://"+host+p); code != 0 {
-			s.entraError(w, r, http.StatusUnauthorized, "invalid_client", code, desc)
-			return
-		}
+// checkGrant accepts only the client-credentials grant.
+func checkGrant(t *tokenRequest) *entraFailure {
+	switch grant := t.form.Get("grant_type"); grant {
+	case grantClientCredentials:
+		return nil
+	case "":
+		return missingParameter("grant_type")
 	default:
-		s.entraError(w, r, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-		return
+		return &entraFailure{http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", grant)}
 	}
+}
 
+// readClient reads the client ID and secret from the form, or else from
+// HTTP basic authentication (client_secret_basic).
+func readClient(t *tokenRequest) *entraFailure {
+	t.clientID, t.clientSecret = t.form.Get("client_id"), t.form.Get("client_secret")
+	if u, pw, ok := t.r.BasicAuth(); ok {
+		if t.clientID == "" {
+			t.clientID, _ = url.QueryUnescape(u)
+		}
+		if t.clientSecret == "" {
+			t.clientSecret, _ = url.QueryUnescape(pw)
+		}
+	}
+	if t.clientID == "" {
+		return missingParameter("client_id")
+	}
+	return nil
+}
+
+// readResource reads the resource: v1 sends it as resource=, v2 as a scope
+// RESOURCE/.default.
+func readResource(t *tokenRequest) *entraFailure {
+	if t.v1 {
+		t.resource = t.form.Get("resource")
+		if t.resource == "" {
+			return missingParameter("resource")
+		}
+		return nil
+	}
+	scope := strings.TrimSpace(t.form.Get("scope"))
+	if scope == "" {
+		return missingParameter("scope")
+	}
+	res, f := scopeResource(scope)
+	t.resource = res
+	return f
+}
+
+// oidcScopes are the OpenID Connect scopes MSAL adds; Entra ID ignores them
+// in a client-credentials request.
+var oidcScopes = map[string]bool{"openid": true, "profile": true, "offline_access": true, "email": true}
+
+// scopeResource returns the one resource of a client-credentials scope:
+// every other scope must be RESOURCE/.default.
+func scopeResource(scope string) (string, *entraFailure) {
+	var res []string
+	for _, f := range strings.Fields(scope) {
+		if oidcScopes[f] {
+			continue
+		}
+		r, ok := strings.CutSuffix(f, "/.default")
+		if !ok {
+			return "", &entraFailure{http.StatusBadRequest, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope)}
+		}
+		res = append(res, r)
+	}
+	if len(res) != 1 {
+		return "", &entraFailure{http.StatusBadRequest, "invalid_scope", 70011, fmt.Sprintf("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", scope)}
+	}
+	return res[0], nil
+}
+
+// checkResourceCloud refuses another cloud's Key Vault, which is unknown in
+// this cloud.
+func checkResourceCloud(t *tokenRequest) *entraFailure {
+	if rc, ok := cloudForResource(t.resource); ok && rc != t.cloud {
+		return &entraFailure{http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", t.resource, t.tenant)}
+	}
+	return nil
+}
+
+// findApp looks the client up in the tenant and copies its credentials.
+func (s *Server) findApp(t *tokenRequest) *entraFailure {
+	key := strings.ToLower(t.tenant) + "/" + strings.ToLower(t.clientID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[key]
+	if a == nil {
+		return &entraFailure{http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", t.clientID, t.tenant)}
+	}
+	t.app = *a
+	t.app.secrets = slices.Clone(a.secrets)
+	t.certs = slices.Clone(s.appCerts[key])
+	return nil
+}
+
+// authenticateClient checks the client's secret or its client assertion (a
+// certificate assertion, or a federated token).
+func (s *Server) authenticateClient(t *tokenRequest) *entraFailure {
+	assertion := t.form.Get("client_assertion")
+	switch {
+	case t.clientSecret != "":
+		if !slices.Contains(t.app.secrets, t.clientSecret) {
+			return &entraFailure{http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", t.clientID)}
+		}
+		return nil
+	case assertion != "":
+		if t.form.Get("client_assertion_type") != assertionTypeJWTBearer {
+			return missingParameter("client_assertion_type")
+		}
+		if fed, f := s.checkFederatedAssertion(t.tenant, t.clientID, assertion); fed {
+			return f
+		}
+		return s.checkAssertion(assertion, t.clientID, t.certs, t.endpoint)
+	default:
+		return &entraFailure{http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}
+	}
+}
+
+// writeToken answers with an access token for the request's resource, in
+// the v1 (strings) or v2 shape.
+func (s *Server) writeToken(w http.ResponseWriter, t *tokenRequest) {
 	now := s.now()
-	tok, _ := s.issueToken(resource, tid, a.clientID, a.objectID, a.clientID, "", now)
+	tok, _ := s.issueToken(t.resource, t.tenant, t.app.clientID, t.app.objectID, t.app.clientID, "", now)
 	life := int64(s.cfg.tokenLifetime / time.Second)
 	entraHeaders(w)
-	if v1 {
+	if t.v1 {
 		writeJSON(w, http.StatusOK, map[string]string{
 			"token_type":     "Bearer",
 			"expires_in":     strconv.FormatInt(life, 10),
 			"ext_expires_in": strconv.FormatInt(life, 10),
 			"expires_on":     strconv.FormatInt(now.Unix()+life, 10),
 			"not_before":     strconv.FormatInt(now.Unix(), 10),
-			"resource":       resource,
+			"resource":       t.resource,
 			"access_token":   tok,
 		})
 		return
@@ -344,44 +420,70 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request, c *cloud,
 }
 
 // checkAssertion verifies a client assertion JWT against the app's
-// registered certificates. It returns 0 when the assertion is valid, else the
-// AADSTS code and description.
-func (s *Server) checkAssertion(assertion, clientID string, certs []*x509.Certificate, endpoint string) (int, string) {
+// registered certificates. It returns nil when the assertion is valid.
+func (s *Server) checkAssertion(assertion, clientID string, certs []*x509.Certificate, endpoint string) *entraFailure {
 	j, ok := parseAssertion(assertion)
 	if !ok {
-		return 50027, "JWT token is invalid or malformed."
+		return invalidClient(50027, "JWT token is invalid or malformed.")
 	}
-	hdr, cl, sig := j.hdr, j.claims, j.sig
-	if !strings.EqualFold(cl.Iss, clientID) || !strings.EqualFold(cl.Sub, clientID) {
-		return 700021, "Client assertion application identifier doesn't match 'client_id' parameter."
+	cl := j.claims
+	switch {
+	case !strings.EqualFold(cl.Iss, clientID) || !strings.EqualFold(cl.Sub, clientID):
+		return invalidClient(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
+	case !cl.audience(func(a string) bool { return audMatches(a, endpoint) }):
+		return invalidClient(700212, fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'.", cl.Aud))
+	case cl.Exp != 0 && cl.Exp < s.now().Unix():
+		return invalidClient(700024, "Client assertion is not within its valid time range.")
+	case !j.signedByAny(certs):
+		return invalidClient(700027, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: 'unknown']")
 	}
-	if !cl.audience(func(a string) bool { return audMatches(a, endpoint) }) {
-		return 700212, fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'.", cl.Aud)
-	}
-	now := s.now().Unix()
-	if cl.Exp != 0 && cl.Exp < now {
-		return 700024, "Client assertion is not within its valid time range."
+	return nil
+}
+
+// invalidClient is a 401 invalid_client answer.
+func invalidClient(aadsts int, desc string) *entraFailure {
+	return &entraFailure{http.StatusUnauthorized, "invalid_client", aadsts, desc}
+}
+
+// jwsVerifiers check a signature over a SHA-256 digest with a public key, by
+// JWS algorithm; a key of the wrong type fails.
+var jwsVerifiers = map[string]func(pub any, digest, sig []byte) bool{
+	"RS256": func(pub any, digest, sig []byte) bool {
+		pk, ok := pub.(*rsa.PublicKey)
+		return ok && rsa.VerifyPKCS1v15(pk, crypto.SHA256, digest, sig) == nil
+	},
+	"PS256": func(pub any, digest, sig []byte) bool {
+		pk, ok := pub.(*rsa.PublicKey)
+		return ok && rsa.VerifyPSS(pk, crypto.SHA256, digest, sig, nil) == nil
+	},
+	"ES256": func(pub any, digest, sig []byte) bool {
+		pk, ok := pub.(*ecdsa.PublicKey)
+		if !ok || len(sig) != 64 {
+			return false
+		}
+		return ecdsa.Verify(pk, digest, new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+	},
+}
+
+// verifies reports whether the JWT's signature verifies with pub by the
+// algorithm its header names.
+func (j assertionJWT) verifies(pub any) bool {
+	verify, ok := jwsVerifiers[j.hdr.Alg]
+	if !ok {
+		return false
 	}
 	digest := sha256.Sum256([]byte(j.signed))
+	return verify(pub, digest[:], j.sig)
+}
+
+// signedByAny reports whether one of certs' keys made the JWT's signature.
+func (j assertionJWT) signedByAny(certs []*x509.Certificate) bool {
 	for _, c := range certs {
-		switch pk := c.PublicKey.(type) {
-		case *rsa.PublicKey:
-			if hdr.Alg == "RS256" && rsa.VerifyPKCS1v15(pk, crypto.SHA256, digest[:], sig) == nil {
-				return 0, ""
-			}
-			if hdr.Alg == "PS256" && rsa.VerifyPSS(pk, crypto.SHA256, digest[:], sig, nil) == nil {
-				return 0, ""
-			}
-		case *ecdsa.PublicKey:
-			if hdr.Alg == "ES256" && len(sig) == 64 {
-				rr, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-				if ecdsa.Verify(pk, digest[:], rr, ss) {
-					return 0, ""
-				}
-			}
+		if j.verifies(c.PublicKey) {
+			return true
 		}
 	}
-	return 700027, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: 'unknown']"
+	return false
 }
 
 // assertionJWT is a client assertion or federated token, split and decoded

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -71,4 +72,23 @@ func ExampleServer_SetRateLimit() {
 	// Output:
 	// true
 	// 429 Throttled
+}
+
+// A seed describes vaults, secrets and identities in JSON; errors name the
+// faulty entry.
+func ExampleServer_LoadSeed() {
+	s, err := akvcredstest.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	err = s.LoadSeed(strings.NewReader(`{
+	  "vaults": [{"name": "demo-vault", "secrets": [{"name": "db-password", "value": "s3cr3t"}]}]
+	}`))
+	fmt.Println(err)
+	err = s.LoadSeed(strings.NewReader(`{"vaults": [{"name": "demo-vault", "secrets": [{"name": "db_password"}]}]}`))
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// akvcredstest: seed: vaults[0].secrets[0]: invalid secret name "db_password"
 }

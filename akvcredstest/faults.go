@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -280,22 +281,9 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// drop closes the connection without a response.
-func (s *Server) drop(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
-}
-
-// truncate writes buf's status line, headers (with the full Content-Length)
-// and half its body, then closes the connection.
-func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
+// hijack takes over the connection of w, whose handler must then not
+// answer through w. It aborts the handler if that is impossible.
+func hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		panic(http.ErrAbortHandler)
@@ -304,6 +292,19 @@ func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
+	return conn, rw
+}
+
+// drop closes the connection without a response.
+func (s *Server) drop(w http.ResponseWriter) {
+	conn, _ := hijack(w)
+	_ = conn.Close()
+}
+
+// truncate writes buf's status line, headers (with the full Content-Length)
+// and half its body, then closes the connection.
+func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
+	conn, rw := hijack(w)
 	defer conn.Close()
 	status := buf.status
 	if status == 0 {
@@ -333,69 +334,84 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, ri *reqInfo,
 	}
 	switch {
 	case ri.imds:
-		code, desc := "unknown_error", statusText(f.Status)
-		if f.Status == http.StatusTooManyRequests {
-			code, desc = "too_many_requests", "Too many requests"
-		}
-		writeJSON(w, f.Status, map[string]string{"error": code, "error_description": desc})
+		writeIMDSFault(w, f.Status)
 	case isLoginHost(ri.Host):
-		code, aadsts, desc := "temporarily_unavailable", 50196, "The server is temporarily unable to handle the request. Please try again later."
-		switch {
-		case f.Status == http.StatusTooManyRequests:
-			code, aadsts, desc = "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop. Please contact your app vendor."
-		case f.Status == http.StatusUnauthorized:
-			code, aadsts, desc = "invalid_client", 7000215, "Invalid client secret provided."
-		case f.Status == http.StatusBadRequest:
-			code, aadsts, desc = "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."
-		case f.Status < 500:
-			code, aadsts, desc = "invalid_request", 90000, statusText(f.Status)
-		}
-		s.entraError(w, r, f.Status, code, aadsts, desc)
+		s.writeEntraFault(w, r, f.Status)
 	default:
-		code := kvCodeForStatus(f.Status)
-		msg := statusText(f.Status)
-		if f.Status == http.StatusTooManyRequests {
-			msg = throttledMessage
-		}
-		var v *vault
-		if _, c, ok := parseVaultHost(ri.Host); ok {
-			s.mu.Lock()
-			v = s.vaults[ri.Vault]
-			s.mu.Unlock()
-			if f.Status == http.StatusUnauthorized {
-				tid := DefaultTenantID
-				if v != nil {
-					tid = v.tenant
-				}
-				w.Header().Set("WWW-Authenticate", challengeHeader(c, tid))
-			}
-		}
-		s.kvError(w, r, v, f.Status, code, msg, "")
+		s.writeKVFault(w, r, ri, f.Status)
 	}
 }
 
+// writeIMDSFault answers status with an IMDS error body.
+func writeIMDSFault(w http.ResponseWriter, status int) {
+	code, desc := "unknown_error", statusText(status)
+	if status == http.StatusTooManyRequests {
+		code, desc = "too_many_requests", "Too many requests"
+	}
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+// entraFaults are the Entra ID errors injected statuses answer with; other
+// statuses below 500 get invalid_request AADSTS90000 and the rest
+// entraServerFault.
+var entraFaults = map[int]entraFailure{
+	http.StatusTooManyRequests: {code: "temporarily_unavailable", aadsts: 50196, desc: "The server terminated an operation because it encountered a client request loop. Please contact your app vendor."},
+	http.StatusUnauthorized:    {code: "invalid_client", aadsts: 7000215, desc: "Invalid client secret provided."},
+	http.StatusBadRequest:      {code: "invalid_request", aadsts: 900144, desc: "The request body must contain the following parameter: 'grant_type'."},
+}
+
+var entraServerFault = entraFailure{code: "temporarily_unavailable", aadsts: 50196, desc: "The server is temporarily unable to handle the request. Please try again later."}
+
+// writeEntraFault answers status with an Entra ID error body.
+func (s *Server) writeEntraFault(w http.ResponseWriter, r *http.Request, status int) {
+	f, ok := entraFaults[status]
+	switch {
+	case ok:
+	case status < 500:
+		f = entraFailure{code: "invalid_request", aadsts: 90000, desc: statusText(status)}
+	default:
+		f = entraServerFault
+	}
+	s.entraError(w, r, status, f.code, f.aadsts, f.desc)
+}
+
+// writeKVFault answers status with a Key Vault error body (and, for 401,
+// the vault's challenge).
+func (s *Server) writeKVFault(w http.ResponseWriter, r *http.Request, ri *reqInfo, status int) {
+	msg := statusText(status)
+	if status == http.StatusTooManyRequests {
+		msg = throttledMessage
+	}
+	var v *vault
+	if _, c, ok := parseVaultHost(ri.Host); ok {
+		var tid string
+		v, tid = s.vaultAndTenant(ri.Vault)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", challengeHeader(c, tid))
+		}
+	}
+	s.kvError(w, r, v, status, kvCodeForStatus(status), msg, "")
+}
+
+// kvCodes are Key Vault's error codes for the statuses it answers with.
+var kvCodes = map[int]string{
+	http.StatusBadRequest:          "BadParameter",
+	http.StatusUnauthorized:        "Unauthorized",
+	http.StatusForbidden:           "Forbidden",
+	http.StatusNotFound:            "NotFound",
+	http.StatusConflict:            "Conflict",
+	http.StatusTooManyRequests:     "Throttled",
+	http.StatusInternalServerError: "InternalServerError",
+	http.StatusBadGateway:          "BadGateway",
+	http.StatusServiceUnavailable:  "ServiceUnavailable",
+	http.StatusGatewayTimeout:      "GatewayTimeout",
+}
+
+// kvCodeForStatus is Key Vault's error code for status, or the status's
+// reason phrase without spaces for a status Key Vault does not answer with.
 func kvCodeForStatus(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "BadParameter"
-	case http.StatusUnauthorized:
-		return "Unauthorized"
-	case http.StatusForbidden:
-		return "Forbidden"
-	case http.StatusNotFound:
-		return "NotFound"
-	case http.StatusConflict:
-		return "Conflict"
-	case http.StatusTooManyRequests:
-		return "Throttled"
-	case http.StatusInternalServerError:
-		return "InternalServerError"
-	case http.StatusBadGateway:
-		return "BadGateway"
-	case http.StatusServiceUnavailable:
-		return "ServiceUnavailable"
-	case http.StatusGatewayTimeout:
-		return "GatewayTimeout"
+	if code, ok := kvCodes[status]; ok {
+		return code
 	}
 	return strings.ReplaceAll(statusText(status), " ", "")
 }

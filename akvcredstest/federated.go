@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,14 +137,6 @@ func (s *Server) issuerKey(issuer string) *issuerKey {
 	return ik
 }
 
-// entraFailure is an Entra ID error answer.
-type entraFailure struct {
-	status int
-	code   string // OAuth error: invalid_request, invalid_client
-	aadsts int
-	desc   string
-}
-
 const ficHelp = "Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 
 // checkFederatedAssertion verifies a client assertion that is a federated
@@ -152,52 +145,64 @@ const ficHelp = "Please check your federated identity credential Subject, Audien
 // checkAssertion then handles; fail is nil for a valid federated token.
 func (s *Server) checkFederatedAssertion(tid, clientID, assertion string) (federated bool, fail *entraFailure) {
 	j, ok := parseAssertion(assertion)
-	if !ok {
+	if !ok || j.claims.Iss == "" || strings.EqualFold(j.claims.Iss, clientID) {
 		return false, nil
 	}
-	hdr, cl, sig := j.hdr, j.claims, j.sig
-	if cl.Iss == "" || strings.EqualFold(cl.Iss, clientID) {
-		return false, nil
-	}
+	subjects, ik := s.federatedSubjects(tid, clientID, j.claims.Iss)
+	return true, s.verifyFederated(j, subjects, ik)
+}
 
+// federatedSubjects returns the subjects the app's federated credentials
+// accept from issuer, and the issuer's key (nil if the server has none).
+func (s *Server) federatedSubjects(tid, clientID, issuer string) ([]string, *issuerKey) {
 	s.mu.Lock()
-	fics := append([]federatedCredential(nil), s.fed.creds[strings.ToLower(tid)+"/"+strings.ToLower(clientID)]...)
-	ik := s.fed.keys[cl.Iss]
-	s.mu.Unlock()
-
+	defer s.mu.Unlock()
 	var subjects []string
-	for _, f := range fics {
-		if f.issuer == cl.Iss {
+	for _, f := range s.fed.creds[strings.ToLower(tid)+"/"+strings.ToLower(clientID)] {
+		if f.issuer == issuer {
 			subjects = append(subjects, f.subject)
 		}
 	}
+	return subjects, s.fed.keys[issuer]
+}
+
+// verifyFederated checks a federated token, in Entra ID's order: a
+// credential for its issuer, the issuer's signature, the validity period,
+// the audience, then the subject.
+func (s *Server) verifyFederated(j assertionJWT, subjects []string, ik *issuerKey) *entraFailure {
+	cl := j.claims
 	if len(subjects) == 0 {
-		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700211,
+		return &entraFailure{http.StatusBadRequest, "invalid_request", 700211,
 			fmt.Sprintf("No matching federated identity record found for presented assertion issuer '%s'. %s", cl.Iss, ficHelp)}
 	}
-	digest := sha256.Sum256([]byte(j.signed))
-	if ik == nil || hdr.Alg != "RS256" || hdr.Kid != ik.kid || rsa.VerifyPKCS1v15(&ik.key.PublicKey, crypto.SHA256, digest[:], sig) != nil {
-		return true, &entraFailure{http.StatusUnauthorized, "invalid_client", 700027,
-			fmt.Sprintf("Client assertion failed signature validation. [Reason - The key was not found., Key ID in the assertion: '%s', issuer: '%s']", hdr.Kid, cl.Iss)}
+	if ik == nil || j.hdr.Alg != "RS256" || j.hdr.Kid != ik.kid || !j.verifies(&ik.key.PublicKey) {
+		return invalidClient(700027,
+			fmt.Sprintf("Client assertion failed signature validation. [Reason - The key was not found., Key ID in the assertion: '%s', issuer: '%s']", j.hdr.Kid, cl.Iss))
 	}
-	now := s.now()
-	if cl.Exp <= now.Unix() || cl.Nbf > now.Add(5*time.Minute).Unix() {
-		const f = "2006-01-02T15:04:05.0000000Z"
-		return true, &entraFailure{http.StatusUnauthorized, "invalid_client", 700024,
-			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
-				now.UTC().Format(f), time.Unix(cl.Nbf, 0).UTC().Format(f), time.Unix(cl.Exp, 0).UTC().Format(f))}
+	if f := checkValidity(s.now(), cl); f != nil {
+		return f
 	}
 	if !cl.audience(func(a string) bool { return a == FederatedTokenAudience }) {
-		return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700212,
+		return &entraFailure{http.StatusBadRequest, "invalid_request", 700212,
 			fmt.Sprintf("No matching federated identity record found for presented assertion audience '%v'. %s", audString(cl.Aud), ficHelp)}
 	}
-	for _, sub := range subjects {
-		if sub == cl.Sub {
-			return true, nil
-		}
+	if !slices.Contains(subjects, cl.Sub) {
+		return &entraFailure{http.StatusBadRequest, "invalid_request", 700213,
+			fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'. %s", cl.Sub, ficHelp)}
 	}
-	return true, &entraFailure{http.StatusBadRequest, "invalid_request", 700213,
-		fmt.Sprintf("No matching federated identity record found for presented assertion subject '%s'. %s", cl.Sub, ficHelp)}
+	return nil
+}
+
+// checkValidity refuses a federated token that has expired, or is not valid
+// yet with five minutes of clock skew allowed, at now.
+func checkValidity(now time.Time, cl assertionClaims) *entraFailure {
+	if cl.Exp > now.Unix() && cl.Nbf <= now.Add(5*time.Minute).Unix() {
+		return nil
+	}
+	const f = "2006-01-02T15:04:05.0000000Z"
+	return invalidClient(700024,
+		fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+			now.UTC().Format(f), time.Unix(cl.Nbf, 0).UTC().Format(f), time.Unix(cl.Exp, 0).UTC().Format(f)))
 }
 
 func audString(aud any) string {

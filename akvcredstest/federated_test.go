@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 const (
@@ -34,26 +34,16 @@ func postAssertion(t *testing.T, s *akvcredstest.Server, clientID, assertion str
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID},
 		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 		"client_assertion":      {assertion}, "scope": {"https://vault.azure.net/.default"}}
-	req, _ := http.NewRequest(http.MethodPost, "https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode == http.StatusOK {
+	status, m := postForm(t, s.Client(), "https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token", form)
+	if status == http.StatusOK {
 		if m["access_token"] == "" || m["token_type"] != "Bearer" {
 			t.Errorf("token response %v", m)
 		}
-		return resp.StatusCode, "", ""
+		return status, "", ""
 	}
 	code, _ := m["error"].(string)
 	desc, _ := m["error_description"].(string)
-	return resp.StatusCode, code, desc
+	return status, code, desc
 }
 
 func TestFederatedCredentialRaw(t *testing.T) {
@@ -66,7 +56,7 @@ func TestFederatedCredentialRaw(t *testing.T) {
 	// A forged token: right issuer and key ID, another key.
 	good := s.IssueFederatedToken(fedIssuer, fedSubject, time.Hour)
 	parts := strings.Split(good, ".")
-	forgeKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	forgeKey := testutil.RSAKey(0) // any key but the issuer's, which the server made
 	forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(mustSign(t, forgeKey, parts[0]+"."+parts[1]))
 
 	tests := []struct {

@@ -127,6 +127,12 @@ func do(t *testing.T, s *akvcredstest.Server, method, url, token string, body io
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, s, req)
+}
+
+// send sends req through the emulator's client and reads the whole answer.
+func send(t *testing.T, s *akvcredstest.Server, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := s.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -264,11 +270,6 @@ func TestGoldenToken(t *testing.T) {
 		strings.NewReader("response_type=token&grant_type=client_credentials&client_id="+akvcredstest.DefaultClientID+
 			"&client_secret="+akvcredstest.DefaultClientSecret+"&scope=https%3A%2F%2Fvault.azure.net%2F.default"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := send(t, s, req)
 	compareResponse(t, rec, resp, body)
 }

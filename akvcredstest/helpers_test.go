@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -25,3 +26,31 @@ func assertMessageContains(t *testing.T, err error, want string) {
 }
 
 func s2000() time.Time { return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// doJSON sends req through the client and decodes the JSON answer into v.
+func doJSON(t *testing.T, c *http.Client, req *http.Request, v any) *http.Response {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// postForm sends form to an Entra ID token endpoint URL through the client
+// and returns the status and the decoded JSON answer.
+func postForm(t *testing.T, c *http.Client, u string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var m map[string]any
+	resp := doJSON(t, c, req, &m)
+	return resp.StatusCode, m
+}

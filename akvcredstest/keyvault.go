@@ -98,129 +98,197 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// kvCall is one Key Vault request being answered: the request, what is
+// known about its vault and what the checks have found so far.
+type kvCall struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	name   string // vault name, from the host
+	c      *cloud
+	v      *vault // nil when the vault does not exist
+	tenant string // the tenant the challenge names
+	body   []byte
+	claims tokenClaims // of the accepted token
+	query  url.Values
+	route  vaultRoute
+}
+
 // serveVault answers a Key Vault request, checking in Azure's order:
 // authentication challenge, token, vault existence, firewall, throttling,
 // request validity, permission, then the secret itself.
 func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string, c *cloud) {
-	ri := infoFrom(r.Context())
 	body, _ := readBody(r)
+	k := &kvCall{s: s, w: w, r: r, name: name, c: c, body: body}
+	k.v, k.tenant = s.vaultAndTenant(name)
+	for _, pass := range []func() bool{k.authenticate, k.exists, k.admit, k.parse, k.authorize} {
+		if !pass() {
+			return
+		}
+	}
+	if h, ok := kvHandlers[k.route.kind]; ok {
+		h(k)
+	}
+}
 
+// kvHandlers answer the requests that passed every check, by kind.
+var kvHandlers = map[RequestKind]func(*kvCall){
+	KindGetSecret:    (*kvCall).getSecret,
+	KindListSecrets:  (*kvCall).listSecrets,
+	KindListVersions: (*kvCall).listVersions,
+	KindSetSecret:    (*kvCall).setSecret,
+	KindDeleteSecret: (*kvCall).deleteSecret,
+}
+
+// vaultAndTenant returns the vault called name (nil if there is none) and
+// the tenant its challenge names.
+func (s *Server) vaultAndTenant(name string) (*vault, string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	v := s.vaults[name]
-	tid := DefaultTenantID
-	if v != nil {
-		tid = v.tenant
-	}
-	s.mu.Unlock()
-
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		ri.Kind = KindChallenge
-		w.Header().Set("WWW-Authenticate", challengeHeader(c, tid))
-		s.kvError(w, r, v, http.StatusUnauthorized, "Unauthorized", missingToken, "")
-		return
-	}
-	claims, msg := s.checkVaultToken(auth, c, tid)
-	if msg != "" {
-		w.Header().Set("WWW-Authenticate", challengeHeader(c, tid))
-		s.kvError(w, r, v, http.StatusUnauthorized, "Unauthorized", msg, "")
-		return
-	}
 	if v == nil {
-		// Through Client() an unknown vault fails to resolve; this answers
-		// direct connections.
-		s.kvError(w, r, nil, http.StatusNotFound, "VaultNotFound",
-			fmt.Sprintf("The vault '%s' was not found. Make sure the vault name is correct.", name), "")
-		return
+		return nil, DefaultTenantID
 	}
-	caller := fmt.Sprintf("appid=%s;oid=%s;iss=%s", claims.Appid, claims.Oid, claims.Iss)
-	vaultDesc := fmt.Sprintf("%s;location=%s", v.name, v.region)
+	return v, v.tenant
+}
 
-	s.mu.Lock()
-	firewall := v.firewall
-	var admitted = true
-	var retry int
-	var retryAfter bool
-	if !firewall && v.rate != nil {
-		admitted, retry = v.rate.admit(s.now())
-		retryAfter = v.rate.retryAfter
+// fail answers with a Key Vault error.
+func (k *kvCall) fail(status int, code, msg, inner string) {
+	k.s.kvError(k.w, k.r, k.v, status, code, msg, inner)
+}
+
+// reply answers 200 with body as JSON.
+func (k *kvCall) reply(body any) {
+	kvHeaders(k.w, k.r, k.v)
+	writeJSON(k.w, http.StatusOK, body)
+}
+
+// base is the vault's URL, "https://NAME.vault.azure.net" or its cloud's.
+func (k *kvCall) base() string { return "https://" + k.v.name + k.c.vaultSuffix }
+
+// caller and vaultDesc describe the caller and the vault in 403 messages.
+func (k *kvCall) caller() string {
+	return fmt.Sprintf("appid=%s;oid=%s;iss=%s", k.claims.Appid, k.claims.Oid, k.claims.Iss)
+}
+
+func (k *kvCall) vaultDesc() string { return fmt.Sprintf("%s;location=%s", k.v.name, k.v.region) }
+
+// authenticate answers a request without a token with the 401 challenge,
+// and one whose token is refused with Key Vault's 401 message.
+func (k *kvCall) authenticate() bool {
+	auth := k.r.Header.Get("Authorization")
+	if auth == "" {
+		infoFrom(k.r.Context()).Kind = KindChallenge
+		k.challenge(missingToken)
+		return false
 	}
-	s.mu.Unlock()
-	if firewall {
-		s.kvError(w, r, v, http.StatusForbidden, "Forbidden", fmt.Sprintf(
-			"Client address is not authorized and caller is not a trusted service.\r\nClient address: 127.0.0.1\r\nCaller: %s\r\nVault: %s", caller, vaultDesc),
+	claims, msg := k.s.checkVaultToken(auth, k.c, k.tenant)
+	if msg != "" {
+		k.challenge(msg)
+		return false
+	}
+	k.claims = claims
+	return true
+}
+
+// challenge answers 401 with the WWW-Authenticate challenge and msg.
+func (k *kvCall) challenge(msg string) {
+	k.w.Header().Set("WWW-Authenticate", challengeHeader(k.c, k.tenant))
+	k.fail(http.StatusUnauthorized, "Unauthorized", msg, "")
+}
+
+// exists answers 404 for a vault that does not exist. Through Client() an
+// unknown vault fails to resolve; this answers direct connections.
+func (k *kvCall) exists() bool {
+	if k.v != nil {
+		return true
+	}
+	k.fail(http.StatusNotFound, "VaultNotFound",
+		fmt.Sprintf("The vault '%s' was not found. Make sure the vault name is correct.", k.name), "")
+	return false
+}
+
+// admit applies the vault's firewall, then its rate limit (a request the
+// firewall stops does not count against the limit).
+func (k *kvCall) admit() bool {
+	k.s.mu.Lock()
+	firewall, rate := k.v.firewall, k.v.rate
+	admitted, retry := true, 0
+	if !firewall && rate != nil {
+		admitted, retry = rate.admit(k.s.now())
+	}
+	k.s.mu.Unlock()
+	switch {
+	case firewall:
+		k.fail(http.StatusForbidden, "Forbidden", fmt.Sprintf(
+			"Client address is not authorized and caller is not a trusted service.\r\nClient address: 127.0.0.1\r\nCaller: %s\r\nVault: %s", k.caller(), k.vaultDesc()),
 			"ForbiddenByFirewall")
-		return
-	}
-	if !admitted {
-		if retryAfter {
-			w.Header().Set("Retry-After", strconv.Itoa(retry))
+	case !admitted:
+		if rate.retryAfter {
+			k.w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
-		s.kvError(w, r, v, http.StatusTooManyRequests, "Throttled", throttledMessage, "")
-		return
+		k.fail(http.StatusTooManyRequests, "Throttled", throttledMessage, "")
+	default:
+		return true
 	}
+	return false
+}
 
-	q := decodedQuery(r.URL.RawQuery)
-	if q.Get("api-version") == "" {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "The api-version query parameter (?api-version=) is required for all requests.", "")
-		return
+// parse checks the api-version, the path and the names in it.
+func (k *kvCall) parse() bool {
+	k.query = decodedQuery(k.r.URL.RawQuery)
+	k.route = parseVaultPath(k.r.Method, k.r.URL.Path)
+	switch {
+	case k.query.Get("api-version") == "":
+		k.fail(http.StatusBadRequest, "BadParameter", "The api-version query parameter (?api-version=) is required for all requests.", "")
+	case k.route.kind == KindOther:
+		k.fail(http.StatusNotFound, "NotFound", "The requested resource was not found.", "")
+	case k.route.kind != KindListSecrets && !secretNameRE.MatchString(k.route.secret):
+		k.fail(http.StatusBadRequest, "BadParameter", "The request URI contains an invalid name: "+k.route.secret, "")
+	case k.route.version != "" && !versionRE.MatchString(k.route.version):
+		k.fail(http.StatusBadRequest, "BadParameter", "The request URI contains an invalid version: "+k.route.version, "")
+	default:
+		return true
 	}
-	route := parseVaultPath(r.Method, r.URL.Path)
-	if route.kind == KindOther {
-		s.kvError(w, r, v, http.StatusNotFound, "NotFound", "The requested resource was not found.", "")
-		return
-	}
-	if route.kind != KindListSecrets && !secretNameRE.MatchString(route.secret) {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter",
-			"The request URI contains an invalid name: "+route.secret, "")
-		return
-	}
-	if route.version != "" && !versionRE.MatchString(route.version) {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter",
-			"The request URI contains an invalid version: "+route.version, "")
-		return
-	}
+	return false
+}
 
-	// Permissions.
-	op, action := "", ""
-	switch route.kind {
-	case KindGetSecret:
-		op, action = "get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"
-	case KindListSecrets, KindListVersions:
-		op, action = "list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
-	case KindDeleteSecret:
-		op, action = "delete", "Microsoft.KeyVault/vaults/secrets/delete"
-	}
-	if op != "" && !s.allowed(v, claims, op) {
-		if v.accessPolicy {
-			s.kvError(w, r, v, http.StatusForbidden, "Forbidden", fmt.Sprintf(
-				"The user, group or application '%s' does not have secrets %s permission on key vault '%s'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-				caller, op, vaultDesc), "AccessDenied")
-		} else {
-			resource := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/emulator/providers/microsoft.keyvault/vaults/" + v.name
-			if route.secret != "" {
-				resource += "/secrets/" + route.secret
-			}
-			s.kvError(w, r, v, http.StatusForbidden, "Forbidden", fmt.Sprintf(
-				"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: %s\r\nAction: '%s'\r\nResource: '%s'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: %s\r\n",
-				caller, action, strings.ToLower(resource), vaultDesc), "ForbiddenByRbac")
-		}
-		return
-	}
+// kvPermission is what a request kind needs: the secret permission of an
+// access policy and the action of an RBAC role.
+type kvPermission struct {
+	op, action string
+}
 
-	base := "https://" + v.name + c.vaultSuffix
-	switch route.kind {
-	case KindGetSecret:
-		s.kvGet(w, r, v, base, route)
-	case KindListSecrets:
-		s.kvList(w, r, v, base, q)
-	case KindListVersions:
-		s.kvListVersions(w, r, v, base, route.secret, q)
-	case KindSetSecret:
-		s.kvSet(w, r, v, base, route.secret, body)
-	case KindDeleteSecret:
-		s.kvDelete(w, r, v, base, route.secret)
+// kvPermissions lists the permission each request kind needs; a kind not
+// listed (set) needs none.
+var kvPermissions = map[RequestKind]kvPermission{
+	KindGetSecret:    {"get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"},
+	KindListSecrets:  {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindListVersions: {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindDeleteSecret: {"delete", "Microsoft.KeyVault/vaults/secrets/delete"},
+}
+
+// authorize answers 403 when the caller lacks the permission the request
+// needs, in the shape of the vault's permission model.
+func (k *kvCall) authorize() bool {
+	p, needed := kvPermissions[k.route.kind]
+	if !needed || k.s.allowed(k.v, k.claims, p.op) {
+		return true
 	}
+	if k.v.accessPolicy {
+		k.fail(http.StatusForbidden, "Forbidden", fmt.Sprintf(
+			"The user, group or application '%s' does not have secrets %s permission on key vault '%s'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+			k.caller(), p.op, k.vaultDesc()), "AccessDenied")
+		return false
+	}
+	resource := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/emulator/providers/microsoft.keyvault/vaults/" + k.v.name
+	if k.route.secret != "" {
+		resource += "/secrets/" + k.route.secret
+	}
+	k.fail(http.StatusForbidden, "Forbidden", fmt.Sprintf(
+		"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: %s\r\nAction: '%s'\r\nResource: '%s'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: %s\r\n",
+		k.caller(), p.action, strings.ToLower(resource), k.vaultDesc()), "ForbiddenByRbac")
+	return false
 }
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -292,16 +360,15 @@ type secretAttributes struct {
 	RecoverableDays int    `json:"recoverableDays"`
 }
 
+// secretBundle is a secret version with its value. The embedded item's
+// fields stand between value and kid in the JSON, as in Azure's answers.
 type secretBundle struct {
-	Value       string            `json:"value"`
-	ContentType string            `json:"contentType,omitempty"`
-	ID          string            `json:"id"`
-	Managed     bool              `json:"managed,omitempty"`
-	Attributes  secretAttributes  `json:"attributes"`
-	Tags        map[string]string `json:"tags,omitempty"`
-	Kid         string            `json:"kid,omitempty"`
+	Value string `json:"value"`
+	secretItem
+	Kid string `json:"kid,omitempty"`
 }
 
+// secretItem is a secret's (or secret version's) listed properties.
 type secretItem struct {
 	ContentType string            `json:"contentType,omitempty"`
 	ID          string            `json:"id"`
@@ -346,14 +413,21 @@ func copyTags(t map[string]string) map[string]string {
 	return out
 }
 
-func bundleOf(base string, sec *secret, sv *secretVersion) secretBundle {
-	return secretBundle{
-		Value:       sv.value,
+// itemOf returns the listed properties of sv under the identifier id.
+func itemOf(id string, sv *secretVersion) secretItem {
+	return secretItem{
 		ContentType: sv.contentType,
-		ID:          base + "/secrets/" + sec.name + "/" + sv.version,
+		ID:          id,
 		Managed:     sv.managed,
 		Attributes:  attrsOf(sv),
 		Tags:        copyTags(sv.tags),
+	}
+}
+
+func bundleOf(base string, sec *secret, sv *secretVersion) secretBundle {
+	return secretBundle{
+		Value:      sv.value,
+		secretItem: itemOf(base+"/secrets/"+sec.name+"/"+sv.version, sv),
 	}
 }
 
@@ -361,40 +435,28 @@ func notFoundMessage(what string) string {
 	return fmt.Sprintf("A secret with (name/id) %s was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182", what)
 }
 
-func (s *Server) kvGet(w http.ResponseWriter, r *http.Request, v *vault, base string, route vaultRoute) {
-	s.mu.Lock()
-	sec := v.secrets[strings.ToLower(route.secret)]
-	var sv *secretVersion
-	if sec != nil {
-		if route.version == "" {
-			sv = sec.latest()
-		} else {
-			for _, cand := range sec.versions {
-				if strings.EqualFold(cand.version, route.version) {
-					sv = cand
-				}
-			}
-		}
-	}
+// getSecret answers a get of a secret's latest version or of a given version.
+func (k *kvCall) getSecret() {
+	k.s.mu.Lock()
 	var b secretBundle
+	sec := k.v.secrets[strings.ToLower(k.route.secret)]
+	sv := sec.find(k.route.version)
 	if sv != nil {
-		b = bundleOf(base, sec, sv)
+		b = bundleOf(k.base(), sec, sv)
 	}
-	s.mu.Unlock()
-	if sv == nil {
-		what := route.secret
-		if route.version != "" {
-			what += "/" + route.version
+	k.s.mu.Unlock()
+	switch {
+	case sv == nil:
+		what := k.route.secret
+		if k.route.version != "" {
+			what += "/" + k.route.version
 		}
-		s.kvError(w, r, v, http.StatusNotFound, "SecretNotFound", notFoundMessage(what), "")
-		return
+		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(what), "")
+	case !b.Attributes.Enabled:
+		k.fail(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
+	default:
+		k.reply(b)
 	}
-	if !b.Attributes.Enabled {
-		s.kvError(w, r, v, http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
-		return
-	}
-	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, b)
 }
 
 // skipToken encodes a list offset the way Key Vault's $skiptoken looks:
@@ -464,60 +526,42 @@ func (s *Server) page(n int, q map[string][]string, linkBase string) (lo, hi int
 	return lo, hi, &link, true
 }
 
-func (s *Server) kvList(w http.ResponseWriter, r *http.Request, v *vault, base string, q map[string][]string) {
-	s.mu.Lock()
-	secs := v.sortedSecrets()
+// listSecrets answers a page of the vault's secrets (latest versions, by name).
+func (k *kvCall) listSecrets() {
+	k.s.mu.Lock()
+	secs := k.v.sortedSecrets()
 	items := make([]secretItem, 0, len(secs))
 	for _, sec := range secs {
-		l := sec.latest()
-		items = append(items, secretItem{
-			ContentType: l.contentType,
-			ID:          base + "/secrets/" + sec.name,
-			Managed:     l.managed,
-			Attributes:  attrsOf(l),
-			Tags:        copyTags(l.tags),
-		})
+		items = append(items, itemOf(k.base()+"/secrets/"+sec.name, sec.latest()))
 	}
-	s.mu.Unlock()
-	host := strings.TrimPrefix(base, "https://")
-	lo, hi, next, ok := s.page(len(items), q, "https://"+host+":443/secrets")
-	if !ok {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
-		return
-	}
-	next = overrideNextLink(r, next)
-	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
+	k.s.mu.Unlock()
+	k.writePage(items, "/secrets")
 }
 
-func (s *Server) kvListVersions(w http.ResponseWriter, r *http.Request, v *vault, base, name string, q map[string][]string) {
-	s.mu.Lock()
-	sec := v.secrets[strings.ToLower(name)]
-	var items []secretItem
-	if sec != nil {
+// listVersions answers a page of a secret's versions, oldest first.
+func (k *kvCall) listVersions() {
+	name := k.route.secret
+	k.s.mu.Lock()
+	items := []secretItem{}
+	if sec := k.v.secrets[strings.ToLower(name)]; sec != nil {
 		for _, sv := range sec.versions {
-			items = append(items, secretItem{
-				ContentType: sv.contentType,
-				ID:          base + "/secrets/" + sec.name + "/" + sv.version,
-				Managed:     sv.managed,
-				Attributes:  attrsOf(sv),
-				Tags:        copyTags(sv.tags),
-			})
+			items = append(items, itemOf(k.base()+"/secrets/"+sec.name+"/"+sv.version, sv))
 		}
 	}
-	s.mu.Unlock()
-	if items == nil {
-		items = []secretItem{}
-	}
-	host := strings.TrimPrefix(base, "https://")
-	lo, hi, next, ok := s.page(len(items), q, "https://"+host+":443/secrets/"+name+"/versions")
+	k.s.mu.Unlock()
+	k.writePage(items, "/secrets/"+name+"/versions")
+}
+
+// writePage answers a list request with the page of items its $skiptoken
+// and maxresults select, and a nextLink to path on port 443 when more follow
+// (or the Fault's NextLink).
+func (k *kvCall) writePage(items []secretItem, path string) {
+	lo, hi, next, ok := k.s.page(len(items), k.query, k.base()+":443"+path)
 	if !ok {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
+		k.fail(http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
 		return
 	}
-	next = overrideNextLink(r, next)
-	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, secretPage{Value: items[lo:hi], NextLink: next})
+	k.reply(secretPage{Value: items[lo:hi], NextLink: overrideNextLink(k.r, next)})
 }
 
 type setRequest struct {
@@ -531,17 +575,8 @@ type setRequest struct {
 	} `json:"attributes"`
 }
 
-func (s *Server) kvSet(w http.ResponseWriter, r *http.Request, v *vault, base, name string, body []byte) {
-	var req setRequest
-	if len(body) == 0 || json.Unmarshal(body, &req) != nil {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "The request body is not valid JSON.", "")
-		return
-	}
-	if req.Value == nil {
-		s.kvError(w, r, v, http.StatusBadRequest, "BadParameter", "Property value is required.", "")
-		return
-	}
-	now := s.now()
+// newVersion returns the secret version the request describes, created now.
+func (req *setRequest) newVersion(now time.Time) *secretVersion {
 	sv := &secretVersion{
 		version:     newID(),
 		value:       *req.Value,
@@ -551,58 +586,78 @@ func (s *Server) kvSet(w http.ResponseWriter, r *http.Request, v *vault, base, n
 		created:     now,
 		updated:     now,
 	}
-	if a := req.Attributes; a != nil {
-		if a.Enabled != nil {
-			sv.enabled = *a.Enabled
-		}
-		if a.Nbf != nil {
-			t := time.Unix(*a.Nbf, 0)
-			sv.nbf = &t
-		}
-		if a.Exp != nil {
-			t := time.Unix(*a.Exp, 0)
-			sv.exp = &t
-		}
+	a := req.Attributes
+	if a == nil {
+		return sv
 	}
-	s.mu.Lock()
-	s.putVersionLocked(v, name, sv)
-	b := bundleOf(base, v.secrets[strings.ToLower(name)], sv)
-	s.mu.Unlock()
-	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, b)
+	if a.Enabled != nil {
+		sv.enabled = *a.Enabled
+	}
+	if a.Nbf != nil {
+		t := time.Unix(*a.Nbf, 0)
+		sv.nbf = &t
+	}
+	if a.Exp != nil {
+		t := time.Unix(*a.Exp, 0)
+		sv.exp = &t
+	}
+	return sv
 }
 
-func (s *Server) kvDelete(w http.ResponseWriter, r *http.Request, v *vault, base, name string) {
-	s.mu.Lock()
-	sec := v.secrets[strings.ToLower(name)]
-	var b secretBundle
-	if sec != nil {
-		b = bundleOf(base, sec, sec.latest())
-		delete(v.secrets, strings.ToLower(name))
-	}
-	s.mu.Unlock()
-	if sec == nil {
-		s.kvError(w, r, v, http.StatusNotFound, "SecretNotFound", notFoundMessage(name), "")
+// setSecret answers a PUT of a secret: a new version, which becomes the latest.
+func (k *kvCall) setSecret() {
+	var req setRequest
+	if len(k.body) == 0 || json.Unmarshal(k.body, &req) != nil {
+		k.fail(http.StatusBadRequest, "BadParameter", "The request body is not valid JSON.", "")
 		return
 	}
-	now := s.now()
-	out := struct {
-		RecoveryID         string            `json:"recoveryId"`
-		DeletedDate        int64             `json:"deletedDate"`
-		ScheduledPurgeDate int64             `json:"scheduledPurgeDate"`
-		ContentType        string            `json:"contentType,omitempty"`
-		ID                 string            `json:"id"`
-		Attributes         secretAttributes  `json:"attributes"`
-		Tags               map[string]string `json:"tags,omitempty"`
-	}{
-		RecoveryID:         base + "/deletedsecrets/" + sec.name,
+	if req.Value == nil {
+		k.fail(http.StatusBadRequest, "BadParameter", "Property value is required.", "")
+		return
+	}
+	name := k.route.secret
+	sv := req.newVersion(k.s.now())
+	k.s.mu.Lock()
+	k.s.putVersionLocked(k.v, name, sv)
+	b := bundleOf(k.base(), k.v.secrets[strings.ToLower(name)], sv)
+	k.s.mu.Unlock()
+	k.reply(b)
+}
+
+// deletedSecret is the answer to a delete.
+type deletedSecret struct {
+	RecoveryID         string            `json:"recoveryId"`
+	DeletedDate        int64             `json:"deletedDate"`
+	ScheduledPurgeDate int64             `json:"scheduledPurgeDate"`
+	ContentType        string            `json:"contentType,omitempty"`
+	ID                 string            `json:"id"`
+	Attributes         secretAttributes  `json:"attributes"`
+	Tags               map[string]string `json:"tags,omitempty"`
+}
+
+// deleteSecret answers a delete of a secret with all its versions.
+func (k *kvCall) deleteSecret() {
+	name := k.route.secret
+	k.s.mu.Lock()
+	sec := k.v.secrets[strings.ToLower(name)]
+	var b secretBundle
+	if sec != nil {
+		b = bundleOf(k.base(), sec, sec.latest())
+		delete(k.v.secrets, strings.ToLower(name))
+	}
+	k.s.mu.Unlock()
+	if sec == nil {
+		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(name), "")
+		return
+	}
+	now := k.s.now()
+	k.reply(deletedSecret{
+		RecoveryID:         k.base() + "/deletedsecrets/" + sec.name,
 		DeletedDate:        now.Unix(),
 		ScheduledPurgeDate: now.Add(90 * 24 * time.Hour).Unix(),
 		ContentType:        b.ContentType,
 		ID:                 b.ID,
 		Attributes:         b.Attributes,
 		Tags:               b.Tags,
-	}
-	kvHeaders(w, r, v)
-	writeJSON(w, http.StatusOK, out)
+	})
 }

@@ -8,31 +8,36 @@ import (
 	"time"
 )
 
+// RequestKind is what a logged request asked for: one of the Kind*
+// constants, set from the request's host, method and path (see
+// Request.Kind and Server.Count).
+type RequestKind string
+
 // Request kinds recorded in Request.Kind.
 const (
 	// KindChallenge is a Key Vault request without an Authorization header,
 	// answered with the 401 authentication challenge.
-	KindChallenge = "challenge"
+	KindChallenge RequestKind = "challenge"
 	// KindGetSecret is a Key Vault get of a secret (latest or a version).
-	KindGetSecret = "get-secret"
+	KindGetSecret RequestKind = "get-secret"
 	// KindListSecrets is a Key Vault list of secret properties (one page).
-	KindListSecrets = "list-secrets"
+	KindListSecrets RequestKind = "list-secrets"
 	// KindListVersions is a Key Vault list of a secret's versions (one page).
-	KindListVersions = "list-versions"
+	KindListVersions RequestKind = "list-versions"
 	// KindSetSecret is a Key Vault set (PUT) of a secret.
-	KindSetSecret = "set-secret"
+	KindSetSecret RequestKind = "set-secret"
 	// KindDeleteSecret is a Key Vault delete of a secret.
-	KindDeleteSecret = "delete-secret"
+	KindDeleteSecret RequestKind = "delete-secret"
 	// KindToken is a request to the Entra ID token endpoint.
-	KindToken = "token"
+	KindToken RequestKind = "token"
 	// KindIMDS is a request to the managed-identity (IMDS) token endpoint.
-	KindIMDS = "imds"
+	KindIMDS RequestKind = "imds"
 	// KindOpenID is a request for Entra ID's OpenID configuration.
-	KindOpenID = "openid"
+	KindOpenID RequestKind = "openid"
 	// KindDiscovery is a request to Entra ID's instance discovery endpoint.
-	KindDiscovery = "instance-discovery"
+	KindDiscovery RequestKind = "instance-discovery"
 	// KindOther is any other request.
-	KindOther = "other"
+	KindOther RequestKind = "other"
 )
 
 // Request is one logged request.
@@ -48,7 +53,7 @@ type Request struct {
 	// Status is the response status, or 0 if the connection was dropped.
 	Status int
 	// Kind is one of the Kind* constants.
-	Kind string
+	Kind RequestKind
 	// Vault and Secret name the vault and secret of a Key Vault request.
 	Vault, Secret string
 }
@@ -67,7 +72,7 @@ func (s *Server) Requests() []Request {
 }
 
 // Count returns how many logged requests are of the given kind.
-func (s *Server) Count(kind string) int {
+func (s *Server) Count(kind RequestKind) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -138,9 +143,9 @@ func decodedQuery(raw string) url.Values {
 
 // classify sets the kind, vault and secret of a request from its host, method
 // and path. Handlers may refine the kind (for example to KindChallenge).
-func classify(r *http.Request, imds bool) (kind, vaultName, secretName string) {
+func classify(r *http.Request, imds bool) (kind RequestKind, vaultName, secretName string) {
 	if imds {
-		if r.URL.Path == "/metadata/identity/oauth2/token" {
+		if r.URL.Path == imdsTokenPath {
 			return KindIMDS, "", ""
 		}
 		return KindOther, "", ""
@@ -168,43 +173,45 @@ func classify(r *http.Request, imds bool) (kind, vaultName, secretName string) {
 
 // vaultRoute is a parsed Key Vault path.
 type vaultRoute struct {
-	kind    string
+	kind    RequestKind
 	secret  string
 	version string
 }
 
+// secretMethods are the request kinds of /secrets/{name}, by method.
+var secretMethods = map[string]RequestKind{
+	http.MethodGet:    KindGetSecret,
+	http.MethodPut:    KindSetSecret,
+	http.MethodDelete: KindDeleteSecret,
+}
+
+// parseVaultPath parses a Key Vault path: /secrets (list), /secrets/{name}
+// (get, set, delete), /secrets/{name}/versions (list versions) and
+// /secrets/{name}/{version} (get). Anything else is KindOther, with the
+// secret name when the path has one.
 func parseVaultPath(method, p string) vaultRoute {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	if len(parts) == 0 || parts[0] != "secrets" {
+	if parts[0] != "secrets" {
 		return vaultRoute{kind: KindOther}
 	}
 	// Drop one trailing empty segment: "/secrets/name/" means the latest version.
 	if len(parts) > 1 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1]
 	}
-	switch {
-	case len(parts) == 1:
-		if method == http.MethodGet {
-			return vaultRoute{kind: KindListSecrets}
-		}
-	case len(parts) == 2:
-		switch method {
-		case http.MethodGet:
-			return vaultRoute{kind: KindGetSecret, secret: parts[1]}
-		case http.MethodPut:
-			return vaultRoute{kind: KindSetSecret, secret: parts[1]}
-		case http.MethodDelete:
-			return vaultRoute{kind: KindDeleteSecret, secret: parts[1]}
-		}
-	case len(parts) == 3 && method == http.MethodGet:
-		if parts[2] == "versions" {
-			return vaultRoute{kind: KindListVersions, secret: parts[1]}
-		}
-		return vaultRoute{kind: KindGetSecret, secret: parts[1], version: parts[2]}
-	}
-	secret := ""
+	route := vaultRoute{kind: KindOther}
 	if len(parts) > 1 {
-		secret = parts[1]
+		route.secret = parts[1]
 	}
-	return vaultRoute{kind: KindOther, secret: secret}
+	get := method == http.MethodGet
+	switch {
+	case len(parts) == 1 && get:
+		route.kind = KindListSecrets
+	case len(parts) == 2 && secretMethods[method] != "":
+		route.kind = secretMethods[method]
+	case len(parts) == 3 && get && parts[2] == "versions":
+		route.kind = KindListVersions
+	case len(parts) == 3 && get:
+		route.kind, route.version = KindGetSecret, parts[2]
+	}
+	return route
 }

@@ -62,19 +62,12 @@ func TestJSStyleClient(t *testing.T) {
 		"https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token?client-request-id=5d6e7f80-0000-4000-8000-000000000001",
 		strings.NewReader(form.Encode()))
 	treq.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
-	tresp, err := hc.Do(treq)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tok struct {
 		TokenType   string `json:"token_type"`
 		ExpiresIn   *int   `json:"expires_in"`
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(tresp.Body).Decode(&tok); err != nil {
-		t.Fatal(err)
-	}
-	tresp.Body.Close()
+	tresp := doJSON(t, hc, treq, &tok)
 	if tresp.StatusCode != 200 || tok.TokenType != "Bearer" || tok.ExpiresIn == nil || *tok.ExpiresIn != 3599 || tok.AccessToken == "" {
 		t.Fatalf("token response %d %+v", tresp.StatusCode, tok)
 	}
@@ -221,8 +214,13 @@ func TestSovereignClouds(t *testing.T) {
 }
 
 func TestDialRefusal(t *testing.T) {
-	s := akvcredstest.NewTestServer(t)
-	_, err := s.Client().Get("https://example.com/")
+	// NewServer, not NewTestServer: this test means to dial elsewhere.
+	s, err := akvcredstest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	_, err = s.Client().Get("https://example.com/")
 	if err == nil || !strings.Contains(err.Error(), "akvcredstest: refusing to dial example.com:443") {
 		t.Errorf("example.com: %v", err)
 	}
@@ -252,16 +250,8 @@ func TestIMDSRaw(t *testing.T) {
 		if meta {
 			req.Header.Set("Metadata", "true")
 		}
-		resp, err := s.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var m map[string]string
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		return resp, m
+		return doJSON(t, s.Client(), req, &m), m
 	}
 	base := "api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
 	resp, m := get(base, false)
@@ -295,18 +285,7 @@ func TestEntraRawErrors(t *testing.T) {
 	s := akvcredstest.NewTestServer(t)
 	post := func(tenant string, form url.Values) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, "https://login.microsoftonline.com/"+tenant+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := s.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, m
+		return postForm(t, s.Client(), "https://login.microsoftonline.com/"+tenant+"/oauth2/v2.0/token", form)
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {akvcredstest.DefaultClientID},
 		"client_secret": {"nope"}, "scope": {"https://vault.azure.net/.default"}}

@@ -210,18 +210,11 @@ func innerCode(t *testing.T, re *azcore.ResponseError) string {
 	t.Helper()
 	var body struct {
 		Error struct {
-			Code       string `json:"code"`
-			Message    string `json:"message"`
-			InnerError *struct {
-				Code string `json:"code"`
-			} `json:"innererror"`
+			InnerError struct{ Code string } `json:"innererror"`
 		} `json:"error"`
 	}
 	if err := decodeBody(re.RawResponse, &body); err != nil {
 		t.Fatal(err)
-	}
-	if body.Error.InnerError == nil {
-		return ""
 	}
 	return body.Error.InnerError.Code
 }

@@ -2,6 +2,7 @@ package akvcredstest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,14 +10,20 @@ import (
 )
 
 // seedFile is the JSON seed format read by LoadSeed (see the package
-// documentation for an example).
+// documentation for an example). Every field is optional.
 type seedFile struct {
-	Tenants                []string        `json:"tenants"`
-	Apps                   []seedApp       `json:"apps"`
-	ManagedIdentities      []seedMI        `json:"managedIdentities"`
-	SystemAssignedIdentity *bool           `json:"systemAssignedIdentity"`
-	Vaults                 []seedVault     `json:"vaults"`
-	RateLimits             []seedRateLimit `json:"rateLimits"`
+	// Tenants are tenant IDs to register.
+	Tenants []string `json:"tenants"`
+	// Apps are app registrations with a client secret.
+	Apps []seedApp `json:"apps"`
+	// ManagedIdentities are user-assigned managed identities.
+	ManagedIdentities []ManagedIdentity `json:"managedIdentities"`
+	// SystemAssignedIdentity false removes the system-assigned identity.
+	SystemAssignedIdentity *bool `json:"systemAssignedIdentity"`
+	// Vaults are vaults with their secrets and permissions.
+	Vaults []seedVault `json:"vaults"`
+	// RateLimits throttle vaults (see Server.SetRateLimit).
+	RateLimits []seedRateLimit `json:"rateLimits"`
 }
 
 type seedApp struct {
@@ -25,20 +32,20 @@ type seedApp struct {
 	ClientSecret string `json:"clientSecret"`
 }
 
-type seedMI struct {
-	ClientID   string `json:"clientId"`
-	ObjectID   string `json:"objectId"`
-	ResourceID string `json:"resourceId"`
-	TenantID   string `json:"tenantId"`
-}
-
 type seedVault struct {
-	Name        string           `json:"name"`
-	TenantID    string           `json:"tenantId"`
-	AccessModel string           `json:"accessModel"`
-	Region      string           `json:"region"`
-	Firewall    bool             `json:"firewall"`
-	Secrets     []seedSecret     `json:"secrets"`
+	// Name is the vault's name (NAME.vault.azure.net).
+	Name string `json:"name"`
+	// TenantID owns the vault (default DefaultTenantID).
+	TenantID string `json:"tenantId"`
+	// AccessModel is "rbac" (default) or "accessPolicy".
+	AccessModel string `json:"accessModel"`
+	// Region is reported in headers and errors (default "eastus").
+	Region string `json:"region"`
+	// Firewall true refuses every authenticated request.
+	Firewall bool `json:"firewall"`
+	// Secrets are added in order; a repeated name adds a version.
+	Secrets []seedSecret `json:"secrets"`
+	// Permissions restrict principals (see Server.SetPermissions).
 	Permissions []seedPermission `json:"permissions"`
 }
 
@@ -52,10 +59,11 @@ type seedSecret struct {
 	Expires     *time.Time        `json:"exp"`
 }
 
+// seedPermission is the permissions of one principal: a client ID or
+// SystemAssigned.
 type seedPermission struct {
 	Principal string `json:"principal"`
-	Get       bool   `json:"get"`
-	List      bool   `json:"list"`
+	Permissions
 }
 
 type seedRateLimit struct {
@@ -68,90 +76,151 @@ type seedRateLimit struct {
 // LoadSeed reads a JSON seed (format in the package documentation) and
 // registers its tenants, apps, managed identities, vaults, secrets,
 // permissions and rate limits on s. Unknown fields are errors. Entries are
-// added to what s already holds (the defaults stay registered).
-func LoadSeed(s *Server, r io.Reader) error {
+// added to what s already holds (the defaults stay registered). On an error
+// the entries before the faulty one stay registered.
+func (s *Server) LoadSeed(r io.Reader) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var f seedFile
 	if err := dec.Decode(&f); err != nil {
 		return fmt.Errorf("akvcredstest: seed: %w", err)
 	}
+	steps := []func(*seedFile) error{
+		s.seedTenants, s.seedApps, s.seedIdentities, s.seedVaults, s.seedRateLimits,
+	}
+	for _, step := range steps {
+		if err := step(&f); err != nil {
+			return fmt.Errorf("akvcredstest: seed: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) seedTenants(f *seedFile) error {
 	for _, t := range f.Tenants {
 		if t == "" {
-			return fmt.Errorf("akvcredstest: seed: empty tenant ID")
+			return errors.New("empty tenant ID")
 		}
 		s.AddTenant(t)
 	}
+	return nil
+}
+
+func (s *Server) seedApps(f *seedFile) error {
 	for i, a := range f.Apps {
 		if a.ClientID == "" || a.ClientSecret == "" {
-			return fmt.Errorf("akvcredstest: seed: apps[%d]: clientId and clientSecret are required", i)
+			return fmt.Errorf("apps[%d]: clientId and clientSecret are required", i)
 		}
 		if a.TenantID == "" {
 			a.TenantID = DefaultTenantID
 		}
 		s.AddApp(a.TenantID, a.ClientID, a.ClientSecret)
 	}
+	return nil
+}
+
+// seedIdentities registers the user-assigned identities and removes the
+// system-assigned one if asked.
+func (s *Server) seedIdentities(f *seedFile) error {
 	for i, m := range f.ManagedIdentities {
 		if m.ClientID == "" {
-			return fmt.Errorf("akvcredstest: seed: managedIdentities[%d]: clientId is required", i)
+			return fmt.Errorf("managedIdentities[%d]: clientId is required", i)
 		}
-		s.AddManagedIdentity(ManagedIdentity(m))
+		s.AddManagedIdentity(m)
 	}
 	if f.SystemAssignedIdentity != nil && !*f.SystemAssignedIdentity {
 		s.RemoveSystemAssignedIdentity()
 	}
+	return nil
+}
+
+func (s *Server) seedVaults(f *seedFile) error {
 	for i, v := range f.Vaults {
-		if _, _, ok := parseVaultHost(v.Name + ".vault.azure.net"); !ok || v.Name == "" {
-			return fmt.Errorf("akvcredstest: seed: vaults[%d]: invalid vault name %q", i, v.Name)
-		}
-		var opts []VaultOption
-		if v.TenantID != "" {
-			opts = append(opts, VaultTenant(v.TenantID))
-		}
-		switch strings.ToLower(v.AccessModel) {
-		case "", "rbac":
-		case "accesspolicy", "access-policy", "access_policy":
-			opts = append(opts, VaultAccessPolicy())
-		default:
-			return fmt.Errorf("akvcredstest: seed: vaults[%d]: accessModel %q is not \"rbac\" or \"accessPolicy\"", i, v.AccessModel)
-		}
-		if v.Region != "" {
-			opts = append(opts, VaultRegion(v.Region))
-		}
-		s.AddVault(v.Name, opts...)
-		s.SetFirewall(v.Name, v.Firewall)
-		for j, sec := range v.Secrets {
-			if !secretNameRE.MatchString(sec.Name) {
-				return fmt.Errorf("akvcredstest: seed: vaults[%d].secrets[%d]: invalid secret name %q", i, j, sec.Name)
-			}
-			var so []SecretOption
-			if sec.ContentType != "" {
-				so = append(so, ContentType(sec.ContentType))
-			}
-			if sec.Tags != nil {
-				so = append(so, Tags(sec.Tags))
-			}
-			if sec.Enabled != nil && !*sec.Enabled {
-				so = append(so, Disabled())
-			}
-			if sec.NotBefore != nil {
-				so = append(so, NotBefore(*sec.NotBefore))
-			}
-			if sec.Expires != nil {
-				so = append(so, Expires(*sec.Expires))
-			}
-			s.SetSecret(v.Name, sec.Name, sec.Value, so...)
-		}
-		for j, p := range v.Permissions {
-			if p.Principal == "" {
-				return fmt.Errorf("akvcredstest: seed: vaults[%d].permissions[%d]: principal is required", i, j)
-			}
-			s.SetPermissions(v.Name, p.Principal, Permissions{Get: p.Get, List: p.List})
+		if err := s.seedVault(i, v); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// seedVault adds vaults[i] with its secrets and permissions.
+func (s *Server) seedVault(i int, v seedVault) error {
+	opts, err := vaultOptions(v)
+	if err != nil {
+		return fmt.Errorf("vaults[%d]: %w", i, err)
+	}
+	s.AddVault(v.Name, opts...)
+	s.SetFirewall(v.Name, v.Firewall)
+	for j, sec := range v.Secrets {
+		if !secretNameRE.MatchString(sec.Name) {
+			return fmt.Errorf("vaults[%d].secrets[%d]: invalid secret name %q", i, j, sec.Name)
+		}
+		s.SetSecret(v.Name, sec.Name, sec.Value, secretOptions(sec)...)
+	}
+	for j, p := range v.Permissions {
+		if p.Principal == "" {
+			return fmt.Errorf("vaults[%d].permissions[%d]: principal is required", i, j)
+		}
+		s.SetPermissions(v.Name, p.Principal, p.Permissions)
+	}
+	return nil
+}
+
+// accessModels maps the seed's accessModel values (lower case) to whether
+// the vault uses access policies.
+var accessModels = map[string]bool{
+	"": false, "rbac": false,
+	"accesspolicy": true, "access-policy": true, "access_policy": true,
+}
+
+// vaultOptions checks a seed vault's name and access model and returns the
+// options that create it.
+func vaultOptions(v seedVault) ([]VaultOption, error) {
+	if _, _, ok := parseVaultHost(v.Name + ".vault.azure.net"); !ok || v.Name == "" {
+		return nil, fmt.Errorf("invalid vault name %q", v.Name)
+	}
+	policy, ok := accessModels[strings.ToLower(v.AccessModel)]
+	if !ok {
+		return nil, fmt.Errorf("accessModel %q is not \"rbac\" or \"accessPolicy\"", v.AccessModel)
+	}
+	var opts []VaultOption
+	if v.TenantID != "" {
+		opts = append(opts, VaultTenant(v.TenantID))
+	}
+	if policy {
+		opts = append(opts, VaultAccessPolicy())
+	}
+	if v.Region != "" {
+		opts = append(opts, VaultRegion(v.Region))
+	}
+	return opts, nil
+}
+
+// secretOptions returns the options of a seed secret's attributes.
+func secretOptions(sec seedSecret) []SecretOption {
+	var opts []SecretOption
+	if sec.ContentType != "" {
+		opts = append(opts, ContentType(sec.ContentType))
+	}
+	if sec.Tags != nil {
+		opts = append(opts, Tags(sec.Tags))
+	}
+	if sec.Enabled != nil && !*sec.Enabled {
+		opts = append(opts, Disabled())
+	}
+	if sec.NotBefore != nil {
+		opts = append(opts, NotBefore(*sec.NotBefore))
+	}
+	if sec.Expires != nil {
+		opts = append(opts, Expires(*sec.Expires))
+	}
+	return opts
+}
+
+func (s *Server) seedRateLimits(f *seedFile) error {
 	for i, rl := range f.RateLimits {
 		if rl.Vault == "" || rl.WindowSecs <= 0 {
-			return fmt.Errorf("akvcredstest: seed: rateLimits[%d]: vault and windowSeconds are required", i)
+			return fmt.Errorf("rateLimits[%d]: vault and windowSeconds are required", i)
 		}
 		s.SetRateLimit(rl.Vault, rl.N, time.Duration(rl.WindowSecs)*time.Second, rl.RetryAfter)
 	}

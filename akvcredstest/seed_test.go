@@ -17,7 +17,7 @@ func TestLoadSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := akvcredstest.LoadSeed(s, f); err != nil {
+	if err := s.LoadSeed(f); err != nil {
 		t.Fatal(err)
 	}
 	cred := secretCred(t, s, akvcredstest.DefaultTenantID, "6f1d8e2a-0000-4000-8000-0000000000a2", "demo-app-secret", true)
@@ -61,7 +61,7 @@ func TestLoadSeed(t *testing.T) {
 	}
 
 	for _, bad := range []string{`{"vaults":[{"name":"bad.name"}]}`, `{"unknown":1}`, `{"vaults":[{"name":"v","accessModel":"x"}]}`, `not json`} {
-		if err := akvcredstest.LoadSeed(s, strings.NewReader(bad)); err == nil {
+		if err := s.LoadSeed(strings.NewReader(bad)); err == nil {
 			t.Errorf("seed %s accepted", bad)
 		}
 	}

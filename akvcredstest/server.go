@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -142,15 +141,38 @@ func NewServer(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// NewTestServer is NewServer for tests: it fails tb on error and registers
-// Close with tb.Cleanup.
-func NewTestServer(tb testing.TB, opts ...Option) *Server {
+// TB is the part of testing.TB that NewTestServer uses. *testing.T,
+// *testing.B and *testing.F satisfy it. It is an interface of this package,
+// not testing.TB itself, so that the emulator does not import package
+// testing: a program (such as the akvcreds command's demo and standalone
+// emulator) can embed it without linking the test framework.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// NewTestServer is NewServer for tests. It fails tb at once (Fatalf) if the
+// server cannot start, and registers a cleanup that closes the server and
+// then fails tb (Errorf) if Client refused to dial any address during the
+// test, naming the refused addresses: the code under test tried to reach the
+// network beyond the emulator. A test that means to dial elsewhere uses
+// NewServer and Close instead.
+func NewTestServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := NewServer(opts...)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("%v", err)
+		return nil // for a TB whose Fatalf returns
 	}
-	tb.Cleanup(s.Close)
+	tb.Cleanup(func() {
+		s.Close()
+		if refused := s.RefusedDials(); len(refused) > 0 {
+			tb.Errorf("akvcredstest: the emulator's client refused to dial %d address(es) outside it: %s (the code under test reached for the network; use NewServer if a test means to)",
+				len(refused), strings.Join(refused, ", "))
+		}
+	})
 	return s
 }
 
@@ -198,6 +220,7 @@ func (s *Server) Addr() string { return s.tlsLn.Addr().String() }
 func (s *Server) IMDSAddr() string { return s.imdsLn.Addr().String() }
 
 // RefusedDials returns the addresses Client() refused to dial, in order.
+// NewTestServer fails its test at cleanup when the list is not empty.
 func (s *Server) RefusedDials() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -66,7 +66,7 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer srv.Close()
 	if seedData != nil {
-		if err := akvcredstest.LoadSeed(srv, bytesReader(seedData)); err != nil {
+		if err := srv.LoadSeed(bytesReader(seedData)); err != nil {
 			return reportSetup(stderr, "emulator", usagef("--seed %s: %v", *seed, err))
 		}
 	} else {
