@@ -39,12 +39,35 @@ func TestAllIsACopy(t *testing.T) {
 	}
 }
 
+// lookupTest is an input of a cloud lookup and the Name of the cloud it must
+// find, "" for none.
+type lookupTest struct {
+	in   string
+	want string
+}
+
+// checkLookup runs lookup (called name in messages) on each input, as
+// parallel subtests: it must find the wanted cloud, or report false with the
+// zero Cloud.
+func checkLookup(t *testing.T, name string, lookup func(string) (Cloud, bool), tests []lookupTest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			c, ok := lookup(tt.in)
+			if ok != (tt.want != "") || c.Name != tt.want {
+				t.Errorf("%s(%q) = %+v, %v; want name %q", name, tt.in, c, ok, tt.want)
+			}
+			if !ok && c != (Cloud{}) {
+				t.Errorf("%s(%q) returned non-zero cloud %+v with false", name, tt.in, c)
+			}
+		})
+	}
+}
+
 func TestByName(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		in   string
-		want string // cloud Name, "" for unknown
-	}{
+	checkLookup(t, "ByName", ByName, []lookupTest{
 		{"public", "AzurePublic"},
 		{"AzurePublic", "AzurePublic"},
 		{"AZURECLOUD", "AzurePublic"},
@@ -63,27 +86,12 @@ func TestByName(t *testing.T) {
 		{"azure", ""},
 		{"azure-public", ""},
 		{"pub\u212Aic", ""}, // Kelvin sign: no Unicode folding
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			c, ok := ByName(tt.in)
-			if ok != (tt.want != "") || c.Name != tt.want {
-				t.Errorf("ByName(%q) = %+v, %v; want name %q", tt.in, c, ok, tt.want)
-			}
-			if !ok && c != (Cloud{}) {
-				t.Errorf("ByName(%q) returned non-zero cloud %+v with false", tt.in, c)
-			}
-		})
-	}
+	})
 }
 
 func TestForVaultHost(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		in   string
-		want string // cloud Name, "" for none
-	}{
+	checkLookup(t, "ForVaultHost", ForVaultHost, []lookupTest{
 		{"myvault.vault.azure.net", "AzurePublic"},
 		{"MyVault.VAULT.Azure.NET", "AzurePublic"},
 		{"myvault.vault.azure.net:443", "AzurePublic"},
@@ -99,14 +107,5 @@ func TestForVaultHost(t *testing.T) {
 		{"127.0.0.1", ""},
 		{"[::1]:443", ""},
 		{"", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			c, ok := ForVaultHost(tt.in)
-			if ok != (tt.want != "") || c.Name != tt.want {
-				t.Errorf("ForVaultHost(%q) = %+v, %v; want name %q", tt.in, c, ok, tt.want)
-			}
-		})
-	}
+	})
 }

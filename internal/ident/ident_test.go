@@ -9,6 +9,24 @@ import (
 
 // checkErr asserts that err is nil when want is "", and otherwise that err is
 // non-nil and its message contains want.
+// inputTest is an input of a validator and a part of the error it must
+// give, "" for none.
+type inputTest struct {
+	in, want string
+}
+
+// checkInputs runs check (called name in messages) on each input, as
+// parallel subtests.
+func checkInputs(t *testing.T, name string, check func(string) error, tests []inputTest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			checkErr(t, name+"("+quote(tt.in)+")", check(tt.in), tt.want)
+		})
+	}
+}
+
 func checkErr(t *testing.T, call string, err error, want string) {
 	t.Helper()
 	switch {
@@ -21,9 +39,7 @@ func checkErr(t *testing.T, call string, err error, want string) {
 	}
 }
 
-var vaultNameTests = []struct {
-	in, want string
-}{
+var vaultNameTests = []inputTest{
 	{"abc", ""},
 	{"ABC", ""},
 	{"a1b", ""},
@@ -58,17 +74,10 @@ var vaultNameTests = []struct {
 
 func TestVaultName(t *testing.T) {
 	t.Parallel()
-	for _, tt := range vaultNameTests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			checkErr(t, "VaultName("+quote(tt.in)+")", VaultName(tt.in), tt.want)
-		})
-	}
+	checkInputs(t, "VaultName", VaultName, vaultNameTests)
 }
 
-var secretNameTests = []struct {
-	in, want string
-}{
+var secretNameTests = []inputTest{
 	{"a", ""},
 	{"A", ""},
 	{"1", ""},
@@ -92,12 +101,7 @@ var secretNameTests = []struct {
 
 func TestSecretName(t *testing.T) {
 	t.Parallel()
-	for _, tt := range secretNameTests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			checkErr(t, "SecretName("+quote(tt.in)+")", SecretName(tt.in), tt.want)
-		})
-	}
+	checkInputs(t, "SecretName", SecretName, secretNameTests)
 }
 
 const (
@@ -105,9 +109,7 @@ const (
 	v32U = "0123456789ABCDEF0123456789ABCDEF"
 )
 
-var versionTests = []struct {
-	in, want string
-}{
+var versionTests = []inputTest{
 	{v32, ""},
 	{v32U, ""},
 	{"0123456789abcdefABCDEF0123456789", ""},
@@ -123,19 +125,12 @@ var versionTests = []struct {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	for _, tt := range versionTests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			checkErr(t, "Version("+quote(tt.in)+")", Version(tt.in), tt.want)
-		})
-	}
+	checkInputs(t, "Version", Version, versionTests)
 }
 
 const guid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
-var clientIDTests = []struct {
-	in, want string
-}{
+var clientIDTests = []inputTest{
 	{guid, ""},
 	{strings.ToUpper(guid), ""},
 	{"00000000-0000-0000-0000-000000000000", ""},
@@ -171,9 +166,7 @@ func TestClientID(t *testing.T) {
 	}
 }
 
-var tenantIDTests = []struct {
-	in, want string
-}{
+var tenantIDTests = []inputTest{
 	{guid, ""},
 	{strings.ToUpper(guid), ""},
 	{"contoso.onmicrosoft.com", ""},
@@ -210,12 +203,7 @@ var tenantIDTests = []struct {
 
 func TestTenantID(t *testing.T) {
 	t.Parallel()
-	for _, tt := range tenantIDTests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			checkErr(t, "TenantID("+quote(tt.in)+")", TenantID(tt.in), tt.want)
-		})
-	}
+	checkInputs(t, "TenantID", TenantID, tenantIDTests)
 }
 
 var vaultTests = []struct {

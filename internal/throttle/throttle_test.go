@@ -6,7 +6,12 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
+
+// TestMain fails the tests if a Wait goroutine outlives them.
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // clock is a manual clock for the limiter.
 type clock struct{ t time.Time }
@@ -34,6 +39,20 @@ func newTestLimiter(r float64, burst int) (*Limiter, *clock, chan timerReq) {
 		return ch, func() bool { return true }
 	}
 	return l, c, timers
+}
+
+// queueWaiter spends the only token of l (burst 1) and starts a second
+// Wait, which must sleep: it returns that Wait's result and the timer it
+// asked for.
+func queueWaiter(t *testing.T, l *Limiter, timers chan timerReq) (<-chan error, timerReq) {
+	t.Helper()
+	ctx := context.Background()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	return done, <-timers
 }
 
 // admitNow runs one admission decision at the limiter's current time.
@@ -330,13 +349,7 @@ func TestRecovery(t *testing.T) {
 // behind the pause instead of firing into it.
 func TestWaitReservationVoidedByPause(t *testing.T) {
 	l, c, timers := newTestLimiter(10, 1)
-	ctx := context.Background()
-	if err := l.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Wait(ctx) }()
-	tm := <-timers
+	done, tm := queueWaiter(t, l, timers)
 	if tm.d != 100*time.Millisecond {
 		t.Fatalf("reserved wait %v, want 100ms", tm.d)
 	}
@@ -358,13 +371,7 @@ func TestWaitReservationVoidedByPause(t *testing.T) {
 // A waiter whose reservation is due is admitted without queueing again.
 func TestWaitReservedTokenDue(t *testing.T) {
 	l, c, timers := newTestLimiter(10, 1)
-	ctx := context.Background()
-	if err := l.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Wait(ctx) }()
-	tm := <-timers
+	done, tm := queueWaiter(t, l, timers)
 	c.advance(tm.d)
 	tm.fire <- c.t
 	if err := <-done; err != nil {
