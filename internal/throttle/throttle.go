@@ -19,7 +19,7 @@
 //     sends one (honoured exactly, never shortened), or else for a jittered
 //     backoff drawn from [d/2, d) with d = 250 ms · 1.5^k, where k counts the
 //     failed probes of the episode (capped at 30 s);
-//   - halves the rate (not below 5 per second), once per episode;
+//   - multiplies the rate by 0.7 (not below 5 per second), once per episode;
 //   - empties the bucket, so nothing saved up fires at once when the pause ends;
 //   - voids every reservation already handed out: a request that was asleep
 //     waiting for its token re-queues behind the pause rather than firing
@@ -32,7 +32,7 @@
 // When the pause ends, exactly one request, the probe, goes first; the others
 // wait for its outcome (at most 1 s, in case the probe ends in a way that is
 // reported to neither Succeeded nor Throttled). If the vault accepts the
-// probe, the episode is over and the others proceed at the (halved) rate;
+// probe, the episode is over and the others proceed at the (lowered) rate;
 // if it answers 429 again, the probe failed: the pause starts over with the
 // new Retry-After, or the next backoff (1.5 times longer), and the rate stays
 // as it is. So a vault that is still throttling costs one request per pause,
@@ -56,10 +56,16 @@ package throttle
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
 )
+
+// ErrExhausted is Wait's error when the vault has throttled for longer than
+// the limiter's budget (Budget) without accepting a request: the requests
+// waiting then fail instead of waiting on.
+var ErrExhausted = errors.New("the vault kept throttling past the retry budget")
 
 // Key Vault allows 4,000 secret transactions per 10 s per vault. The default
 // token bucket (300/s, burst 500) admits at most 3,500 in any 10 s.
@@ -67,12 +73,20 @@ const (
 	DefaultRate  = 300
 	DefaultBurst = 500
 
-	minRate       = 5                      // the rate never halves below this
+	minRate       = 5                      // the rate never falls below this
+	decrease      = 0.7                    // the rate's factor per throttling episode
 	baseBackoff   = 250 * time.Millisecond // first pause without Retry-After: [125 ms, 250 ms)
 	backoffFactor = 1.5                    // growth per failed probe
 	maxBackoff    = 30 * time.Second       // longest pause without Retry-After
 	probeTimeout  = time.Second            // how long the others wait for a probe's outcome
 	recoverSteps  = 50                     // each accepted request after a pause adds 1/recoverSteps of the initial rate
+
+	// Budget bounds a throttling episode: once the vault has answered
+	// nothing but 429 for this long, the request whose 429 would take the
+	// episode past it gives up, and every request waiting fails with
+	// ErrExhausted. A later request probes the vault once more, and gives
+	// up after that probe if the vault still throttles.
+	Budget = time.Minute
 )
 
 // Limiter paces the requests to one vault. The zero value is not usable;
@@ -98,6 +112,9 @@ type Limiter struct {
 	changed chan struct{} // closed (and replaced) when waiters must look again
 
 	throttled int // 429s seen
+
+	episodeStart time.Time // the first 429 of the current episode
+	giveUps      uint64    // changes whenever the waiting requests must fail
 
 	rnd   *rand.Rand
 	now   func() time.Time
@@ -192,6 +209,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	a := l.admit(l.now())
+	entered := l.giveUps
 	l.mu.Unlock()
 	for !a.ok {
 		c, stop := l.after(a.wait)
@@ -211,6 +229,9 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		l.mu.Lock()
 		now := l.now()
 		switch {
+		case l.giveUps != entered:
+			l.mu.Unlock()
+			return ErrExhausted
 		case !a.reserved || l.epoch != a.epoch:
 			// Look again: the pause or the probe may be over, or a new pause
 			// voided the reservation.
@@ -226,8 +247,10 @@ func (l *Limiter) Wait(ctx context.Context) error {
 }
 
 // Throttled records a 429. retryAfter is the delay Azure asked for (0 when it
-// sent none). It returns how long the vault is paused from now.
-func (l *Limiter) Throttled(retryAfter time.Duration) time.Duration {
+// sent none). It returns how long the vault is paused from now, and whether
+// the request gives up: the episode would outlast Budget. Giving up fails
+// every request waiting in Wait with ErrExhausted.
+func (l *Limiter) Throttled(retryAfter time.Duration) (pause time.Duration, giveUp bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -237,14 +260,15 @@ func (l *Limiter) Throttled(retryAfter time.Duration) time.Duration {
 		if until := now.Add(retryAfter); retryAfter > 0 && until.After(l.pausedUntil) {
 			l.pause(until)
 		}
-		return l.pausedUntil.Sub(now)
+		return l.pausedUntil.Sub(now), l.overBudget(now, l.pausedUntil.Sub(now))
 	}
 	if l.accepted {
 		// A new episode: the vault accepted requests since the last pause,
-		// so they came too fast. Halve the rate, once.
+		// so they came too fast. Slow down, once.
 		l.failedProbe = 0
-		l.rate = max(minRate, l.rate/2)
-		l.room = max(1, l.rate/10)
+		l.episodeStart = now
+		l.rate = max(minRate, l.rate*decrease)
+		l.room = max(1, l.maxBurst*l.rate/l.max)
 	} else {
 		// Nothing accepted since the pause ended: the probe failed.
 		l.failedProbe++
@@ -255,7 +279,18 @@ func (l *Limiter) Throttled(retryAfter time.Duration) time.Duration {
 	}
 	l.accepted = false
 	l.pause(now.Add(delay))
-	return delay
+	return delay, l.overBudget(now, delay)
+}
+
+// overBudget reports whether waiting delay more would take the episode past
+// Budget; if so, the requests waiting give up. Called with mu held.
+func (l *Limiter) overBudget(now time.Time, delay time.Duration) bool {
+	if now.Add(delay).Sub(l.episodeStart) <= Budget {
+		return false
+	}
+	l.giveUps++
+	l.signal()
+	return true
 }
 
 // backoff draws the pause without Retry-After after k failed probes: from

@@ -93,7 +93,9 @@ func TestTokenBucketPacing(t *testing.T) {
 	}
 }
 
-func TestHalvesOncePerEpisode(t *testing.T) {
+func TestSlowsOncePerEpisode(t *testing.T) {
+	once := DefaultRate * decrease
+	step := float64(DefaultRate) / recoverSteps
 	tests := []struct {
 		name string
 		// steps run in order at the given offsets from the first 429;
@@ -102,15 +104,15 @@ func TestHalvesOncePerEpisode(t *testing.T) {
 		at       []time.Duration
 		wantRate float64
 	}{
-		{"first 429 halves", []string{"429"}, []time.Duration{0}, 150},
+		{"first 429 slows down", []string{"429"}, []time.Duration{0}, once},
 		{"in-flight 429s in the pause do not", []string{"429", "429", "429", "429"},
-			[]time.Duration{0, time.Millisecond, 5 * time.Millisecond, 100 * time.Millisecond}, 150},
+			[]time.Duration{0, time.Millisecond, 5 * time.Millisecond, 100 * time.Millisecond}, once},
 		{"a failed probe does not", []string{"429:RA", "probe", "429:RA", "probe", "429:RA"},
-			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, 2010 * time.Millisecond, 2020 * time.Millisecond}, 150},
+			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, 2010 * time.Millisecond, 2020 * time.Millisecond}, once},
 		{"successes in the pause do not end the episode", []string{"429:RA", "ok", "ok", "429:RA"},
-			[]time.Duration{0, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond}, 150},
+			[]time.Duration{0, time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond}, once},
 		{"after a success, the next 429 is a new episode", []string{"429:RA", "probe", "ok", "429"},
-			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, time.Second + 20*time.Millisecond}, (150 + 6) / 2},
+			[]time.Duration{0, time.Second, time.Second + 10*time.Millisecond, time.Second + 20*time.Millisecond}, (once + step) * decrease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +147,8 @@ func TestRateFloor(t *testing.T) {
 	const top = 8.0
 	l, c, _ := newTestLimiter(top, 10)
 	for range 20 { // 20 episodes: 429, pause, probe accepted
-		c.advance(l.Throttled(time.Second))
+		p, _ := l.Throttled(time.Second)
+		c.advance(p)
 		if a := admitNow(l); !a.ok {
 			t.Fatalf("probe not admitted: %+v", a)
 		}
@@ -190,12 +193,13 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
 			start := c.t
-			if got := l.Throttled(tt.first); got != tt.first {
+			if got, _ := l.Throttled(tt.first); got != tt.first {
 				t.Errorf("Throttled returned %v, want %v", got, tt.first)
 			}
 			if tt.laterAt > 0 {
 				c.advance(tt.laterAt)
-				if got, want := l.Throttled(tt.later), tt.wantPaused-tt.laterAt; got != want {
+				if got, _ := l.Throttled(tt.later); got != tt.wantPaused-tt.laterAt {
+					want := tt.wantPaused - tt.laterAt
 					t.Errorf("second Throttled returned %v, want %v", got, want)
 				}
 			}
@@ -234,7 +238,7 @@ func TestBackoffGrowsWithFailedProbes(t *testing.T) {
 	l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
 	d := float64(baseBackoff)
 	for k := range 12 {
-		pause := l.Throttled(0)
+		pause, _ := l.Throttled(0)
 		lo, hi := time.Duration(d/2), time.Duration(d)
 		if pause < lo || pause >= hi {
 			t.Fatalf("pause %d = %v, want in [%v, %v)", k, pause, lo, hi)
@@ -248,7 +252,7 @@ func TestBackoffGrowsWithFailedProbes(t *testing.T) {
 	}
 	// A success ends the episode: the next pause is short again.
 	l.Succeeded()
-	if pause := l.Throttled(0); pause >= baseBackoff {
+	if pause, _ := l.Throttled(0); pause >= baseBackoff {
 		t.Errorf("after a success the pause is %v, want < %v", pause, baseBackoff)
 	}
 }
@@ -286,7 +290,7 @@ func TestProbeGoesAlone(t *testing.T) {
 					}
 				}
 			case "429":
-				pause := l.Throttled(time.Second)
+				pause, _ := l.Throttled(time.Second)
 				assertClosed(t, other.changed)
 				if a := admitNow(l); a.ok || a.wait != pause {
 					t.Fatalf("after a failed probe: %+v, want a pause of %v", a, pause)
@@ -324,18 +328,19 @@ func assertClosed(t *testing.T, ch <-chan struct{}) {
 func TestRecovery(t *testing.T) {
 	l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
 	l.Throttled(time.Second)
-	if got := rate(l); got != 150 {
-		t.Fatalf("rate after a 429 = %v, want 150", got)
+	once := DefaultRate * decrease
+	if got := rate(l); got != once {
+		t.Fatalf("rate after a 429 = %v, want %v", got, once)
 	}
 	l.Succeeded() // in flight before the pause: no recovery
-	if got := rate(l); got != 150 {
+	if got := rate(l); got != once {
 		t.Fatalf("a success during the pause changed the rate to %v", got)
 	}
 	c.advance(time.Second)
 	step := float64(DefaultRate) / recoverSteps
-	for i := 1; i <= 30; i++ {
+	for i := 1; i <= recoverSteps; i++ {
 		l.Succeeded()
-		want := min(DefaultRate, 150+float64(i)*step)
+		want := min(DefaultRate, once+float64(i)*step)
 		if got := rate(l); got != want {
 			t.Fatalf("after %d successes rate = %v, want %v", i, got, want)
 		}
@@ -447,5 +452,52 @@ func TestNewDefaults(t *testing.T) {
 		if l.max != DefaultRate || l.maxBurst != DefaultBurst || l.tokens != DefaultBurst {
 			t.Errorf("New(%v, %d): rate %v burst %v tokens %v, want the defaults", tt.r, tt.burst, l.max, l.maxBurst, l.tokens)
 		}
+	}
+}
+
+// A vault that answers nothing but 429 for longer than Budget: the request
+// whose 429 takes the episode past it gives up, and so does every request
+// waiting; the next request probes once more and gives up at its 429.
+func TestGiveUpAfterBudget(t *testing.T) {
+	l, c, timers := newTestLimiter(DefaultRate, DefaultBurst)
+	start := c.t
+	p, giveUp := l.Throttled(10 * time.Second)
+	if giveUp || p != 10*time.Second {
+		t.Fatalf("first 429: pause %v giveUp %v", p, giveUp)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(context.Background()) }()
+	<-timers // the waiter sleeps until the pause ends
+	for c.t.Sub(start) < Budget-10*time.Second {
+		c.advance(10 * time.Second)
+		if a := admitNow(l); !a.ok {
+			t.Fatalf("probe at %v not admitted: %+v", c.t.Sub(start), a)
+		}
+		if _, giveUp := l.Throttled(10 * time.Second); giveUp {
+			t.Fatalf("gave up at %v, before the budget", c.t.Sub(start))
+		}
+	}
+	c.advance(10 * time.Second)
+	admitNow(l)
+	if _, giveUp := l.Throttled(10 * time.Second); !giveUp {
+		t.Fatalf("did not give up at %v", c.t.Sub(start))
+	}
+	if err := <-done; !errors.Is(err, ErrExhausted) {
+		t.Fatalf("waiter: %v, want ErrExhausted", err)
+	}
+	// A later request waits for the pause, probes, and gives up at once.
+	c.advance(10 * time.Second)
+	if a := admitNow(l); !a.ok {
+		t.Fatalf("later probe not admitted: %+v", a)
+	}
+	if _, giveUp := l.Throttled(0); !giveUp {
+		t.Fatal("a later probe's 429 did not give up")
+	}
+	// An accepted request ends the episode: the budget starts over.
+	c.advance(time.Minute)
+	admitNow(l)
+	l.Succeeded()
+	if _, giveUp := l.Throttled(time.Second); giveUp {
+		t.Fatal("a new episode gave up at its first 429")
 	}
 }
