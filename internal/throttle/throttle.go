@@ -113,7 +113,8 @@ type Limiter struct {
 
 	throttled int // 429s seen
 
-	episodeStart time.Time // the first 429 of the current episode
+	budget       time.Duration // Budget, unless SetBudget changed it
+	episodeStart time.Time     // the first 429 of the current episode
 	giveUps      uint64    // changes whenever the waiting requests must fail
 
 	rnd   *rand.Rand
@@ -137,6 +138,7 @@ func New(r float64, burst int) *Limiter {
 		room:     float64(burst),
 		tokens:   float64(burst),
 		accepted: true,
+		budget:   Budget,
 		changed:  make(chan struct{}),
 		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		now:      time.Now,
@@ -285,7 +287,7 @@ func (l *Limiter) Throttled(retryAfter time.Duration) (pause time.Duration, give
 // overBudget reports whether waiting delay more would take the episode past
 // Budget; if so, the requests waiting give up. Called with mu held.
 func (l *Limiter) overBudget(now time.Time, delay time.Duration) bool {
-	if now.Add(delay).Sub(l.episodeStart) <= Budget {
+	if now.Add(delay).Sub(l.episodeStart) <= l.budget {
 		return false
 	}
 	l.giveUps++
@@ -341,6 +343,13 @@ func (l *Limiter) Succeeded() {
 		l.rate = min(l.max, l.rate+l.max/recoverSteps)
 		l.room = max(1, l.maxBurst*l.rate/l.max)
 	}
+}
+
+// SetBudget replaces Budget for this limiter (tests use a short one).
+func (l *Limiter) SetBudget(d time.Duration) {
+	l.mu.Lock()
+	l.budget = d
+	l.mu.Unlock()
 }
 
 // Stats reports the current rate (requests per second) and the 429s seen.
