@@ -32,7 +32,33 @@ const (
 	KindThrottled            // 429 Throttled
 	KindUnavailable          // network failure or 5xx
 	KindCanceled             // the caller's context ended
+	KindMalformed            // Azure's answer cannot be understood (bad JSON or ids, a paging loop, too large)
 )
+
+// String returns the kind's name, for messages and tests.
+func (k Kind) String() string {
+	switch k {
+	case KindInvalidArgument:
+		return "invalid argument"
+	case KindUnauthenticated:
+		return "unauthenticated"
+	case KindForbidden:
+		return "forbidden"
+	case KindNotFound:
+		return "not found"
+	case KindDisabled:
+		return "disabled"
+	case KindThrottled:
+		return "throttled"
+	case KindUnavailable:
+		return "unavailable"
+	case KindCanceled:
+		return "canceled"
+	case KindMalformed:
+		return "malformed"
+	}
+	return "unknown"
+}
 
 // Error is a classified Azure failure. Its fields come from Azure's response
 // (status, codes, request ID) and never carry a secret value or a token.
@@ -47,6 +73,11 @@ type Error struct {
 	Detail     string        // a short, safe description of what Azure said
 	Op         string        // "get", "list" or "token"
 	Err        error         // the underlying error (SDK error, network error, context error)
+
+	// Auth is the authentication mode of the credential whose token request
+	// failed (Op "token"): for AuthEnvironment the mode it resolved to,
+	// AuthCustom for a caller's credential; 0 for other failures.
+	Auth AuthKind
 }
 
 // Error returns a one-line description; the root package composes the
@@ -92,7 +123,7 @@ type entraBody struct {
 
 // Classify turns any error from the Azure SDK, the network or the context
 // into an *Error. op names the operation for messages. An *Error passes
-// through unchanged.
+// through unchanged. A body over MaxBodySize is KindMalformed.
 func Classify(err error, op string) *Error {
 	if err == nil {
 		return nil
@@ -102,10 +133,24 @@ func Classify(err error, op string) *Error {
 		return ae
 	}
 	e := &Error{Op: op, Err: err}
+	if !classifyKnown(e, err) {
+		classifyText(e, err)
+	}
+	e.Err = sanitize(err, e)
+	return e
+}
+
+// classifyKnown classifies the errors recognised by type; it reports
+// whether err was one.
+func classifyKnown(e *Error, err error) bool {
 	var re *azcore.ResponseError
 	var afe *azidentity.AuthenticationFailedError
 	var cue interface{ IsCredentialUnavailable() }
 	switch {
+	case isBodyTooLarge(err):
+		e.Kind = KindMalformed
+		e.Code = "BodyTooLarge"
+		e.Detail = bodyTooLargeDetail
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		e.Kind = KindCanceled
 		e.Detail = "the operation was cancelled: " + contextReason(err)
@@ -122,6 +167,16 @@ func Classify(err error, op string) *Error {
 		e.Op = "token"
 		e.Kind = KindUnauthenticated
 		e.Detail = "no managed identity is available: " + firstLine(err.Error())
+	default:
+		return false
+	}
+	return true
+}
+
+// classifyText classifies the rest: network failures, and errors the SDK
+// keeps as text only.
+func classifyText(e *Error, err error) {
+	switch {
 	case isNetwork(err):
 		e.Kind = KindUnavailable
 		e.Detail = "network failure: " + firstLine(err.Error())
@@ -133,8 +188,6 @@ func Classify(err error, op string) *Error {
 		e.Kind = KindUnknown
 		e.Detail = firstLine(err.Error())
 	}
-	e.Err = sanitize(err, e)
-	return e
 }
 
 // causeError is the sanitized cause of an Error: its text only.
@@ -215,40 +268,53 @@ func classifyResponse(e *Error, re *azcore.ResponseError) {
 	if res := re.RawResponse; res != nil {
 		e.RequestID = res.Header.Get("x-ms-request-id")
 		e.RetryAfter = RetryAfter(res.Header)
-		if body, err := runtime.Payload(res); err == nil && len(body) > 0 {
-			var eb errorBody
-			if json.Unmarshal(body, &eb) == nil {
-				if e.Code == "" {
-					e.Code = eb.Error.Code
-				}
-				if eb.Error.InnerError != nil {
-					e.InnerCode = eb.Error.InnerError.Code
-				}
-				e.Detail = firstLine(strings.ReplaceAll(eb.Error.Message, "\r", ""))
-			}
-		}
+		readErrorBody(e, res)
 	}
 	if e.Detail == "" {
 		e.Detail = http.StatusText(e.Status)
 	}
+	e.Kind = statusKind(e)
+}
+
+// readErrorBody takes the code, inner code and message of Key Vault's
+// error body.
+func readErrorBody(e *Error, res *http.Response) {
+	body, err := runtime.Payload(res)
+	if err != nil || len(body) == 0 {
+		return
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return
+	}
+	if e.Code == "" {
+		e.Code = eb.Error.Code
+	}
+	if eb.Error.InnerError != nil {
+		e.InnerCode = eb.Error.InnerError.Code
+	}
+	e.Detail = firstLine(strings.ReplaceAll(eb.Error.Message, "\r", ""))
+}
+
+// statusKind is the kind of a Key Vault error response.
+func statusKind(e *Error) Kind {
 	switch {
 	case e.Status == http.StatusTooManyRequests || e.Code == "Throttled":
-		e.Kind = KindThrottled
+		return KindThrottled
 	case e.InnerCode == "SecretDisabled":
-		e.Kind = KindDisabled
+		return KindDisabled
 	case e.Status == http.StatusForbidden:
-		e.Kind = KindForbidden
+		return KindForbidden
 	case e.Status == http.StatusUnauthorized:
-		e.Kind = KindUnauthenticated
+		return KindUnauthenticated
 	case e.Status == http.StatusNotFound:
-		e.Kind = KindNotFound
+		return KindNotFound
 	case e.Status == http.StatusBadRequest:
-		e.Kind = KindInvalidArgument
+		return KindInvalidArgument
 	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
-		e.Kind = KindUnavailable
-	default:
-		e.Kind = KindUnknown
+		return KindUnavailable
 	}
+	return KindUnknown
 }
 
 func classifyAuthFailure(e *Error, afe *azidentity.AuthenticationFailedError) {

@@ -350,7 +350,8 @@ func TestMalformedChallenge(t *testing.T) {
 		{"not Bearer", `Basic realm="vault"`},
 		{"PoP", `PoP authorization="https://login.microsoftonline.com/` + testTenant + `", resource="https://vault.azure.net"`},
 		{"garbage", `!!!`},
-		{"SDK sees a short URL", `Bearer authorization="https://x" authorization="https://login.microsoftonline.com/t"`},
+		{"SDK keeps the last authorization", `Bearer authorization="https://login.microsoftonline.com/t", resource="https://vault.azure.net" authorization="https://x"`},
+		{"resource of another service", `Bearer authorization="https://login.microsoftonline.com/` + testTenant + `", resource="https://management.azure.com"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -391,8 +392,8 @@ func TestGoodChallenges(t *testing.T) {
 func TestPanicRecovered(t *testing.T) {
 	t.Parallel()
 	f := &fakeKV{serve: func(r *http.Request) *http.Response {
-		var m map[string]int
-		m["boom"]++ // a nil-map write: a runtime panic
+		var items []int
+		_ = items[3] // a runtime panic
 		return nil
 	}}
 	v := f.vault(t)
