@@ -55,9 +55,80 @@ type vault struct {
 	accessPolicy bool
 	region       string
 	firewall     bool
-	perms        map[string]Permissions // principal -> permissions
-	secrets      map[string]*secret     // lower-case name -> secret
+	perms        map[string]Permissions   // principal -> permissions
+	secrets      map[string]*secret       // lower-case name -> secret
+	deleted      map[string]*deletedEntry // lower-case name -> deleted secret (soft delete)
 	rate         *rateLimit
+	// retentionDays is the soft-delete retention (Azure's
+	// softDeleteRetentionInDays, 7 to 90, default 90) and purgeProtection
+	// Azure's enablePurgeProtection; together they decide recoveryLevel.
+	retentionDays   int
+	purgeProtection bool
+}
+
+// deletedEntry is a soft-deleted secret with all its versions, recoverable
+// until purge (its scheduledPurgeDate).
+type deletedEntry struct {
+	sec            *secret
+	deleted, purge time.Time
+}
+
+// defaultRetentionDays is Azure's default softDeleteRetentionInDays.
+const defaultRetentionDays = 90
+
+// recoveryLevel is the attributes' recoveryLevel for the vault's settings,
+// as Azure derives it (DeletionRecoveryLevel in the Key Vault REST
+// reference): a 90-day retention is "Recoverable", a shorter one
+// "CustomizedRecoverable" (7 <= SoftDeleteRetentionInDays < 90); without
+// purge protection "+Purgeable" follows. The recordings in
+// testdata/recordings show "CustomizedRecoverable+Purgeable" with
+// recoverableDays 7 (2026) and "Recoverable+Purgeable" with 90 (2020).
+func (v *vault) recoveryLevel() string {
+	level := "Recoverable"
+	if v.retentionDays < defaultRetentionDays {
+		level = "CustomizedRecoverable"
+	}
+	if !v.purgeProtection {
+		level += "+Purgeable"
+	}
+	return level
+}
+
+// sweepLocked purges the deleted secrets whose scheduled purge date has
+// come, by the server's clock.
+func (v *vault) sweepLocked(now time.Time) {
+	for key, d := range v.deleted {
+		if !d.purge.After(now) {
+			delete(v.deleted, key)
+		}
+	}
+}
+
+// softDeleteLocked moves a secret to the deleted state at now and returns
+// its entry, or nil if there is no such secret.
+func (v *vault) softDeleteLocked(name string, now time.Time) *deletedEntry {
+	key := strings.ToLower(name)
+	sec, ok := v.secrets[key]
+	if !ok {
+		return nil
+	}
+	delete(v.secrets, key)
+	d := &deletedEntry{sec: sec, deleted: now, purge: now.Add(time.Duration(v.retentionDays) * 24 * time.Hour)}
+	v.deleted[key] = d
+	return d
+}
+
+// recoverLocked moves a deleted secret back, unchanged; it returns nil if
+// there is no such deleted secret.
+func (v *vault) recoverLocked(name string) *secret {
+	key := strings.ToLower(name)
+	d, ok := v.deleted[key]
+	if !ok {
+		return nil
+	}
+	delete(v.deleted, key)
+	v.secrets[key] = d.sec
+	return d.sec
 }
 
 type secret struct {
@@ -217,11 +288,13 @@ func (s *Server) vaultLocked(name string) *vault {
 	v, ok := s.vaults[key]
 	if !ok {
 		v = &vault{
-			name:    key,
-			tenant:  DefaultTenantID,
-			region:  "eastus",
-			perms:   map[string]Permissions{},
-			secrets: map[string]*secret{},
+			name:          key,
+			tenant:        DefaultTenantID,
+			region:        "eastus",
+			perms:         map[string]Permissions{},
+			secrets:       map[string]*secret{},
+			deleted:       map[string]*deletedEntry{},
+			retentionDays: defaultRetentionDays,
 		}
 		s.vaults[key] = v
 	}
@@ -230,7 +303,9 @@ func (s *Server) vaultLocked(name string) *vault {
 
 // SetSecret adds a new version of a secret (creating the vault if missing)
 // and returns the version ID, 32 lowercase hex characters. The new version is
-// enabled unless Disabled is given.
+// enabled unless Disabled is given. If the name is deleted but recoverable,
+// the deleted secret is purged first: SetSecret arranges a test's state,
+// whereas a PUT to that name gets Azure's 409 Conflict.
 func (s *Server) SetSecret(vaultName, name, value string, opts ...SecretOption) (version string) {
 	now := s.now()
 	sv := &secretVersion{
@@ -247,7 +322,9 @@ func (s *Server) SetSecret(vaultName, name, value string, opts ...SecretOption) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putVersionLocked(s.vaultLocked(vaultName), name, sv)
+	v := s.vaultLocked(vaultName)
+	delete(v.deleted, strings.ToLower(name))
+	s.putVersionLocked(v, name, sv)
 	return sv.version
 }
 
@@ -273,14 +350,52 @@ func (s *Server) SetEnabled(vaultName, name string, enabled bool) {
 	}
 }
 
-// DeleteSecret deletes a secret and all its versions. It does nothing if the
-// vault or secret does not exist.
-func (s *Server) DeleteSecret(vaultName, name string) {
+// DeleteSecret deletes a secret with all its versions, as a DELETE of the
+// secret does: the secret is soft-deleted by the server's clock, gone from
+// gets and listings and listed among the deleted secrets, recoverable until
+// the vault's retention has passed (see VaultRetentionDays). It reports
+// whether there was such a secret.
+func (s *Server) DeleteSecret(vaultName, name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.vaults[strings.ToLower(vaultName)]; ok {
-		delete(v.secrets, strings.ToLower(name))
+	v, ok := s.vaults[strings.ToLower(vaultName)]
+	if !ok {
+		return false
 	}
+	v.sweepLocked(s.now())
+	return v.softDeleteLocked(name, s.now()) != nil
+}
+
+// RecoverDeletedSecret recovers a deleted secret, as a recover request
+// does: it comes back with all its versions and attributes unchanged. It
+// reports whether there was such a deleted secret.
+func (s *Server) RecoverDeletedSecret(vaultName, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vaults[strings.ToLower(vaultName)]
+	if !ok {
+		return false
+	}
+	v.sweepLocked(s.now())
+	if _, active := v.secrets[strings.ToLower(name)]; active {
+		return false
+	}
+	return v.recoverLocked(name) != nil
+}
+
+// PurgeDeletedSecret removes a deleted secret for good, as Key Vault does at
+// its scheduled purge date; unlike a purge request it is not stopped by
+// purge protection. It reports whether there was such a deleted secret.
+func (s *Server) PurgeDeletedSecret(vaultName, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vaults[strings.ToLower(vaultName)]
+	if !ok {
+		return false
+	}
+	_, found := v.deleted[strings.ToLower(name)]
+	delete(v.deleted, strings.ToLower(name))
+	return found
 }
 
 func (s *Server) secretLocked(vaultName, name string) *secret {
@@ -295,7 +410,10 @@ func (s *Server) secretLocked(vaultName, name string) *secret {
 // vault is created if missing). principal is an app's or user-assigned
 // managed identity's client ID, or SystemAssigned. Without a SetPermissions
 // call every registered identity may get and list secrets in every vault.
-// Setting a secret (PUT) is allowed to every authenticated identity.
+// Setting a secret (PUT) and updating its properties (PATCH) are allowed to
+// every authenticated identity. Get and get-deleted need Get; list, list
+// versions and list-deleted need List; delete, recover, purge, backup and
+// restore are allowed to a principal with either.
 func (s *Server) SetPermissions(vaultName, principal string, p Permissions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -208,9 +208,7 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			ri.Status = rec.status
-			s.mu.Lock()
-			s.requests = append(s.requests, ri.Request)
-			s.mu.Unlock()
+			s.logRequest(ri.Request)
 		}()
 
 		if !s.sleep(r.Context(), s.latency()) {

@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
 const (
-	serviceVersion   = "1.9.2421.1"
+	// serviceVersion is the x-ms-keyvault-service-version of Azure's
+	// recorded answers of May 2026 (testdata/recordings/kv-get-secret.json).
+	serviceVersion   = "1.9.3347.1"
 	throttledMessage = "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached"
 	missingToken     = "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."
 )
@@ -126,6 +129,9 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string,
 			return
 		}
 	}
+	s.mu.Lock()
+	k.v.sweepLocked(s.now())
+	s.mu.Unlock()
 	if h, ok := kvHandlers[k.route.kind]; ok {
 		h(k)
 	}
@@ -133,11 +139,18 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string,
 
 // kvHandlers answer the requests that passed every check, by kind.
 var kvHandlers = map[RequestKind]func(*kvCall){
-	KindGetSecret:    (*kvCall).getSecret,
-	KindListSecrets:  (*kvCall).listSecrets,
-	KindListVersions: (*kvCall).listVersions,
-	KindSetSecret:    (*kvCall).setSecret,
-	KindDeleteSecret: (*kvCall).deleteSecret,
+	KindGetSecret:          (*kvCall).getSecret,
+	KindListSecrets:        (*kvCall).listSecrets,
+	KindListVersions:       (*kvCall).listVersions,
+	KindSetSecret:          (*kvCall).setSecret,
+	KindDeleteSecret:       (*kvCall).deleteSecret,
+	KindUpdateSecret:       (*kvCall).updateSecret,
+	KindBackupSecret:       (*kvCall).backupSecret,
+	KindRestoreSecret:      (*kvCall).restoreSecret,
+	KindGetDeletedSecret:   (*kvCall).getDeletedSecret,
+	KindListDeletedSecrets: (*kvCall).listDeletedSecrets,
+	KindRecoverSecret:      (*kvCall).recoverDeletedSecret,
+	KindPurgeSecret:        (*kvCall).purgeDeletedSecret,
 }
 
 // vaultAndTenant returns the vault called name (nil if there is none) and
@@ -161,6 +174,13 @@ func (k *kvCall) fail(status int, code, msg, inner string) {
 func (k *kvCall) reply(body any) {
 	kvHeaders(k.w, k.r, k.v)
 	writeJSON(k.w, http.StatusOK, body)
+}
+
+// noContent answers 204 without a body, Content-Type or Content-Length,
+// as Key Vault answers a purge.
+func (k *kvCall) noContent() {
+	kvHeaders(k.w, k.r, k.v)
+	k.w.WriteHeader(http.StatusNoContent)
 }
 
 // base is the vault's URL, "https://NAME.vault.azure.net" or its cloud's.
@@ -243,7 +263,7 @@ func (k *kvCall) parse() bool {
 		k.fail(http.StatusBadRequest, "BadParameter", "The api-version query parameter (?api-version=) is required for all requests.", "")
 	case k.route.kind == KindOther:
 		k.fail(http.StatusNotFound, "NotFound", "The requested resource was not found.", "")
-	case k.route.kind != KindListSecrets && !secretNameRE.MatchString(k.route.secret):
+	case !unnamedKinds[k.route.kind] && !secretNameRE.MatchString(k.route.secret):
 		k.fail(http.StatusBadRequest, "BadParameter", "The request URI contains an invalid name: "+k.route.secret, "")
 	case k.route.version != "" && !versionRE.MatchString(k.route.version):
 		k.fail(http.StatusBadRequest, "BadParameter", "The request URI contains an invalid version: "+k.route.version, "")
@@ -260,12 +280,21 @@ type kvPermission struct {
 }
 
 // kvPermissions lists the permission each request kind needs; a kind not
-// listed (set) needs none.
+// listed (set, update) needs none. The access-policy names are those the
+// REST reference gives per operation ("requires the secrets/recover
+// permission"); the RBAC actions are the secrets data actions of Key Vault's
+// built-in roles.
 var kvPermissions = map[RequestKind]kvPermission{
-	KindGetSecret:    {"get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"},
-	KindListSecrets:  {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindListVersions: {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindDeleteSecret: {"delete", "Microsoft.KeyVault/vaults/secrets/delete"},
+	KindGetSecret:          {"get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"},
+	KindListSecrets:        {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindListVersions:       {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindDeleteSecret:       {"delete", "Microsoft.KeyVault/vaults/secrets/delete"},
+	KindGetDeletedSecret:   {"get", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindListDeletedSecrets: {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
+	KindRecoverSecret:      {"recover", "Microsoft.KeyVault/vaults/secrets/recover/action"},
+	KindPurgeSecret:        {"purge", "Microsoft.KeyVault/vaults/secrets/purge/action"},
+	KindBackupSecret:       {"backup", "Microsoft.KeyVault/vaults/secrets/backup/action"},
+	KindRestoreSecret:      {"restore", "Microsoft.KeyVault/vaults/secrets/restore/action"},
 }
 
 // authorize answers 403 when the caller lacks the permission the request
@@ -330,7 +359,7 @@ func (s *Server) checkVaultToken(auth string, c *cloud, tid string) (tokenClaims
 }
 
 // allowed reports whether the token's principal has the permission op
-// ("get", "list" or "delete") on v.
+// ("get", "list", or one of the others, which either grants) on v.
 func (s *Server) allowed(v *vault, claims tokenClaims, op string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,9 +406,11 @@ type secretItem struct {
 	Tags        map[string]string `json:"tags,omitempty"`
 }
 
-type secretPage struct {
-	Value    []secretItem `json:"value"`
-	NextLink *string      `json:"nextLink"`
+// listPage is one page of a list answer; the last page has
+// "nextLink":null.
+type listPage[T any] struct {
+	Value    []T     `json:"value"`
+	NextLink *string `json:"nextLink"`
 }
 
 func unixPtr(t *time.Time) *int64 {
@@ -390,15 +421,17 @@ func unixPtr(t *time.Time) *int64 {
 	return &u
 }
 
-func attrsOf(sv *secretVersion) secretAttributes {
+// attrsOf returns the attributes of sv in vault v, whose soft-delete
+// settings give recoveryLevel and recoverableDays.
+func attrsOf(v *vault, sv *secretVersion) secretAttributes {
 	return secretAttributes{
 		Enabled:         sv.enabled,
 		Nbf:             unixPtr(sv.nbf),
 		Exp:             unixPtr(sv.exp),
 		Created:         sv.created.Unix(),
 		Updated:         sv.updated.Unix(),
-		RecoveryLevel:   "Recoverable+Purgeable",
-		RecoverableDays: 90,
+		RecoveryLevel:   v.recoveryLevel(),
+		RecoverableDays: v.retentionDays,
 	}
 }
 
@@ -413,22 +446,26 @@ func copyTags(t map[string]string) map[string]string {
 	return out
 }
 
-// itemOf returns the listed properties of sv under the identifier id.
-func itemOf(id string, sv *secretVersion) secretItem {
+// itemOf returns the listed properties of sv in vault v under the
+// identifier id.
+func itemOf(v *vault, id string, sv *secretVersion) secretItem {
 	return secretItem{
 		ContentType: sv.contentType,
 		ID:          id,
 		Managed:     sv.managed,
-		Attributes:  attrsOf(sv),
+		Attributes:  attrsOf(v, sv),
 		Tags:        copyTags(sv.tags),
 	}
 }
 
-func bundleOf(base string, sec *secret, sv *secretVersion) secretBundle {
-	return secretBundle{
-		Value:      sv.value,
-		secretItem: itemOf(base+"/secrets/"+sec.name+"/"+sv.version, sv),
-	}
+// versionItem is itemOf with the version's identifier,
+// base/secrets/NAME/VERSION.
+func versionItem(v *vault, base string, sec *secret, sv *secretVersion) secretItem {
+	return itemOf(v, base+"/secrets/"+sec.name+"/"+sv.version, sv)
+}
+
+func bundleOf(v *vault, base string, sec *secret, sv *secretVersion) secretBundle {
+	return secretBundle{Value: sv.value, secretItem: versionItem(v, base, sec, sv)}
 }
 
 func notFoundMessage(what string) string {
@@ -442,7 +479,7 @@ func (k *kvCall) getSecret() {
 	sec := k.v.secrets[strings.ToLower(k.route.secret)]
 	sv := sec.find(k.route.version)
 	if sv != nil {
-		b = bundleOf(k.base(), sec, sv)
+		b = bundleOf(k.v, k.base(), sec, sv)
 	}
 	k.s.mu.Unlock()
 	switch {
@@ -454,6 +491,8 @@ func (k *kvCall) getSecret() {
 		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(what), "")
 	case !b.Attributes.Enabled:
 		k.fail(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
+	case k.query.Get("outContentType") != "":
+		k.transform(b)
 	default:
 		k.reply(b)
 	}
@@ -532,47 +571,77 @@ func (k *kvCall) listSecrets() {
 	secs := k.v.sortedSecrets()
 	items := make([]secretItem, 0, len(secs))
 	for _, sec := range secs {
-		items = append(items, itemOf(k.base()+"/secrets/"+sec.name, sec.latest()))
+		items = append(items, itemOf(k.v, k.base()+"/secrets/"+sec.name, sec.latest()))
 	}
 	k.s.mu.Unlock()
-	k.writePage(items, "/secrets")
+	writePage(k, items, "/secrets")
 }
 
-// listVersions answers a page of a secret's versions, oldest first.
+// listVersions answers a page of a secret's versions ordered by version
+// identifier, as Azure lists them (TestListSecretVersions recording: the
+// three versions come back sorted by id, not in creation order). An unknown
+// (or deleted) secret has no versions: Azure answers 200 with an empty
+// page, not 404 (azure-sdk-for-js recording "can list secret versions (non
+// existing)", whose test still expects no error).
 func (k *kvCall) listVersions() {
 	name := k.route.secret
 	k.s.mu.Lock()
 	items := []secretItem{}
 	if sec := k.v.secrets[strings.ToLower(name)]; sec != nil {
-		for _, sv := range sec.versions {
-			items = append(items, itemOf(k.base()+"/secrets/"+sec.name+"/"+sv.version, sv))
+		versions := append([]*secretVersion(nil), sec.versions...)
+		sort.Slice(versions, func(i, j int) bool {
+			return strings.ToLower(versions[i].version) < strings.ToLower(versions[j].version)
+		})
+		for _, sv := range versions {
+			items = append(items, versionItem(k.v, k.base(), sec, sv))
 		}
 	}
 	k.s.mu.Unlock()
-	k.writePage(items, "/secrets/"+name+"/versions")
+	writePage(k, items, "/secrets/"+name+"/versions")
 }
 
 // writePage answers a list request with the page of items its $skiptoken
 // and maxresults select, and a nextLink to path on port 443 when more follow
 // (or the Fault's NextLink).
-func (k *kvCall) writePage(items []secretItem, path string) {
+func writePage[T any](k *kvCall, items []T, path string) {
 	lo, hi, next, ok := k.s.page(len(items), k.query, k.base()+":443"+path)
 	if !ok {
 		k.fail(http.StatusBadRequest, "BadParameter", "Invalid $skiptoken or maxresults.", "")
 		return
 	}
-	k.reply(secretPage{Value: items[lo:hi], NextLink: overrideNextLink(k.r, next)})
+	k.reply(listPage[T]{Value: items[lo:hi], NextLink: overrideNextLink(k.r, next)})
 }
 
 type setRequest struct {
 	Value       *string           `json:"value"`
 	ContentType string            `json:"contentType"`
 	Tags        map[string]string `json:"tags"`
-	Attributes  *struct {
-		Enabled *bool  `json:"enabled"`
-		Nbf     *int64 `json:"nbf"`
-		Exp     *int64 `json:"exp"`
-	} `json:"attributes"`
+	Attributes  *attrsRequest     `json:"attributes"`
+}
+
+// attrsRequest is the attributes object of a set or update request.
+type attrsRequest struct {
+	Enabled *bool  `json:"enabled"`
+	Nbf     *int64 `json:"nbf"`
+	Exp     *int64 `json:"exp"`
+}
+
+// apply sets the attributes the request gives on sv.
+func (a *attrsRequest) apply(sv *secretVersion) {
+	if a == nil {
+		return
+	}
+	if a.Enabled != nil {
+		sv.enabled = *a.Enabled
+	}
+	if a.Nbf != nil {
+		t := time.Unix(*a.Nbf, 0)
+		sv.nbf = &t
+	}
+	if a.Exp != nil {
+		t := time.Unix(*a.Exp, 0)
+		sv.exp = &t
+	}
 }
 
 // newVersion returns the secret version the request describes, created now.
@@ -586,21 +655,7 @@ func (req *setRequest) newVersion(now time.Time) *secretVersion {
 		created:     now,
 		updated:     now,
 	}
-	a := req.Attributes
-	if a == nil {
-		return sv
-	}
-	if a.Enabled != nil {
-		sv.enabled = *a.Enabled
-	}
-	if a.Nbf != nil {
-		t := time.Unix(*a.Nbf, 0)
-		sv.nbf = &t
-	}
-	if a.Exp != nil {
-		t := time.Unix(*a.Exp, 0)
-		sv.exp = &t
-	}
+	req.Attributes.apply(sv)
 	return sv
 }
 
@@ -618,46 +673,13 @@ func (k *kvCall) setSecret() {
 	name := k.route.secret
 	sv := req.newVersion(k.s.now())
 	k.s.mu.Lock()
-	k.s.putVersionLocked(k.v, name, sv)
-	b := bundleOf(k.base(), k.v.secrets[strings.ToLower(name)], sv)
-	k.s.mu.Unlock()
-	k.reply(b)
-}
-
-// deletedSecret is the answer to a delete.
-type deletedSecret struct {
-	RecoveryID         string            `json:"recoveryId"`
-	DeletedDate        int64             `json:"deletedDate"`
-	ScheduledPurgeDate int64             `json:"scheduledPurgeDate"`
-	ContentType        string            `json:"contentType,omitempty"`
-	ID                 string            `json:"id"`
-	Attributes         secretAttributes  `json:"attributes"`
-	Tags               map[string]string `json:"tags,omitempty"`
-}
-
-// deleteSecret answers a delete of a secret with all its versions.
-func (k *kvCall) deleteSecret() {
-	name := k.route.secret
-	k.s.mu.Lock()
-	sec := k.v.secrets[strings.ToLower(name)]
-	var b secretBundle
-	if sec != nil {
-		b = bundleOf(k.base(), sec, sec.latest())
-		delete(k.v.secrets, strings.ToLower(name))
-	}
-	k.s.mu.Unlock()
-	if sec == nil {
-		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(name), "")
+	if _, deleted := k.v.deleted[strings.ToLower(name)]; deleted {
+		k.s.mu.Unlock()
+		k.deletedConflict(name)
 		return
 	}
-	now := k.s.now()
-	k.reply(deletedSecret{
-		RecoveryID:         k.base() + "/deletedsecrets/" + sec.name,
-		DeletedDate:        now.Unix(),
-		ScheduledPurgeDate: now.Add(90 * 24 * time.Hour).Unix(),
-		ContentType:        b.ContentType,
-		ID:                 b.ID,
-		Attributes:         b.Attributes,
-		Tags:               b.Tags,
-	})
+	k.s.putVersionLocked(k.v, name, sv)
+	b := bundleOf(k.v, k.base(), k.v.secrets[strings.ToLower(name)], sv)
+	k.s.mu.Unlock()
+	k.reply(b)
 }

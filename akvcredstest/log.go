@@ -2,6 +2,7 @@ package akvcredstest
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +29,21 @@ const (
 	KindSetSecret RequestKind = "set-secret"
 	// KindDeleteSecret is a Key Vault delete of a secret.
 	KindDeleteSecret RequestKind = "delete-secret"
+	// KindUpdateSecret is a Key Vault update (PATCH) of a secret version's
+	// properties.
+	KindUpdateSecret RequestKind = "update-secret"
+	// KindBackupSecret is a Key Vault backup of a secret.
+	KindBackupSecret RequestKind = "backup-secret"
+	// KindRestoreSecret is a Key Vault restore of a secret from a backup.
+	KindRestoreSecret RequestKind = "restore-secret"
+	// KindGetDeletedSecret is a Key Vault get of a deleted secret.
+	KindGetDeletedSecret RequestKind = "get-deleted-secret"
+	// KindListDeletedSecrets is a Key Vault list of deleted secrets (one page).
+	KindListDeletedSecrets RequestKind = "list-deleted-secrets"
+	// KindRecoverSecret is a Key Vault recover of a deleted secret.
+	KindRecoverSecret RequestKind = "recover-secret"
+	// KindPurgeSecret is a Key Vault purge of a deleted secret.
+	KindPurgeSecret RequestKind = "purge-secret"
 	// KindToken is a request to the Entra ID token endpoint.
 	KindToken RequestKind = "token"
 	// KindIMDS is a request to the managed-identity (IMDS) token endpoint.
@@ -40,22 +56,26 @@ const (
 	KindOther RequestKind = "other"
 )
 
-// Request is one logged request.
+// Request is one logged request. Its JSON form (the lines WithRequestLog
+// writes and RequestLogHandler serves) leaves out the query.
 type Request struct {
 	// Time is when the request arrived, by the server's clock.
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Method, Host (without port, lower case) and Path (decoded) of the request.
-	Method, Host, Path string
+	Method string `json:"method"`
+	Host   string `json:"host"`
+	Path   string `json:"path"`
 	// Query is the decoded query (percent-encoded keys are decoded).
-	Query url.Values
+	Query url.Values `json:"-"`
 	// Authorization reports whether an Authorization header was sent.
-	Authorization bool
+	Authorization bool `json:"authorization"`
 	// Status is the response status, or 0 if the connection was dropped.
-	Status int
+	Status int `json:"status"`
 	// Kind is one of the Kind* constants.
-	Kind RequestKind
+	Kind RequestKind `json:"kind"`
 	// Vault and Secret name the vault and secret of a Key Vault request.
-	Vault, Secret string
+	Vault  string `json:"vault,omitempty"`
+	Secret string `json:"secret,omitempty"`
 }
 
 // Requests returns a copy of the request log, in arrival order. A request is
@@ -178,23 +198,38 @@ type vaultRoute struct {
 	version string
 }
 
-// secretMethods are the request kinds of /secrets/{name}, by method.
-var secretMethods = map[string]RequestKind{
-	http.MethodGet:    KindGetSecret,
-	http.MethodPut:    KindSetSecret,
-	http.MethodDelete: KindDeleteSecret,
+// vaultRoutes are the Key Vault secrets operations (REST API reference,
+// "Secrets"), by method and path shape: "*" stands for a secret name
+// (second segment) or version (third).
+var vaultRoutes = map[string]RequestKind{
+	"GET secrets":                   KindListSecrets,
+	"GET secrets/*":                 KindGetSecret,
+	"PUT secrets/*":                 KindSetSecret,
+	"DELETE secrets/*":              KindDeleteSecret,
+	"PATCH secrets/*":               KindUpdateSecret,
+	"POST secrets/restore":          KindRestoreSecret,
+	"GET secrets/*/versions":        KindListVersions,
+	"POST secrets/*/backup":         KindBackupSecret,
+	"GET secrets/*/*":               KindGetSecret,
+	"PATCH secrets/*/*":             KindUpdateSecret,
+	"GET deletedsecrets":            KindListDeletedSecrets,
+	"GET deletedsecrets/*":          KindGetDeletedSecret,
+	"DELETE deletedsecrets/*":       KindPurgeSecret,
+	"POST deletedsecrets/*/recover": KindRecoverSecret,
 }
 
-// parseVaultPath parses a Key Vault path: /secrets (list), /secrets/{name}
-// (get, set, delete), /secrets/{name}/versions (list versions) and
-// /secrets/{name}/{version} (get). Anything else is KindOther, with the
-// secret name when the path has one.
+// unnamedKinds are the request kinds whose path names no secret.
+var unnamedKinds = map[RequestKind]bool{
+	KindListSecrets: true, KindListDeletedSecrets: true, KindRestoreSecret: true,
+}
+
+// parseVaultPath parses a Key Vault path against vaultRoutes. A trailing
+// slash is dropped ("/secrets/name/" is the latest version). The most
+// literal shape wins: POST /secrets/restore is a restore, GET
+// /secrets/restore a get of the secret "restore". Anything else is
+// KindOther, with the secret name when the path has one.
 func parseVaultPath(method, p string) vaultRoute {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	if parts[0] != "secrets" {
-		return vaultRoute{kind: KindOther}
-	}
-	// Drop one trailing empty segment: "/secrets/name/" means the latest version.
 	if len(parts) > 1 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1]
 	}
@@ -202,16 +237,78 @@ func parseVaultPath(method, p string) vaultRoute {
 	if len(parts) > 1 {
 		route.secret = parts[1]
 	}
-	get := method == http.MethodGet
+	if len(parts) > 3 {
+		return route
+	}
+	for _, shape := range routeShapes(parts) {
+		if kind, ok := vaultRoutes[method+" "+shape]; ok {
+			route.kind = kind
+			break
+		}
+	}
 	switch {
-	case len(parts) == 1 && get:
-		route.kind = KindListSecrets
-	case len(parts) == 2 && secretMethods[method] != "":
-		route.kind = secretMethods[method]
-	case len(parts) == 3 && get && parts[2] == "versions":
-		route.kind = KindListVersions
-	case len(parts) == 3 && get:
-		route.kind, route.version = KindGetSecret, parts[2]
+	case unnamedKinds[route.kind]:
+		route.secret = ""
+	case len(parts) == 3 && (route.kind == KindGetSecret || route.kind == KindUpdateSecret):
+		route.version = parts[2]
 	}
 	return route
+}
+
+// routeShapes lists the shapes a path may match, most literal first.
+func routeShapes(parts []string) []string {
+	switch len(parts) {
+	case 1:
+		return []string{parts[0]}
+	case 2:
+		return []string{parts[0] + "/" + parts[1], parts[0] + "/*"}
+	}
+	return []string{parts[0] + "/*/" + parts[2], parts[0] + "/*/*"}
+}
+
+// logRequest appends a finished request to the log and, with
+// WithRequestLog, writes it as a JSON line.
+func (s *Server) logRequest(r Request) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.mu.Lock()
+	s.requests = append(s.requests, r)
+	s.mu.Unlock()
+	if s.cfg.requestLog == nil {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	_, _ = s.cfg.requestLog.Write(append(b, '\n'))
+}
+
+// RequestLogHandler returns a read-only http.Handler over the request log,
+// for a separate admin listener (the akvcreds command's "emulator
+// --admin-addr"): GET /requests answers the log as a JSON array of
+// requests in arrival order (the same objects as WithRequestLog's lines),
+// and GET /requests?kind=token only those of one kind. Any other path is
+// 404 and any other method 405. Nothing in the log is a token, client
+// secret or secret value.
+func (s *Server) RequestLogHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path != "/requests":
+			http.NotFound(w, r)
+			return
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		kind := RequestKind(r.URL.Query().Get("kind"))
+		out := []Request{}
+		for _, req := range s.Requests() {
+			if kind == "" || req.Kind == kind {
+				out = append(out, req)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 }

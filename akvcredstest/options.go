@@ -1,6 +1,7 @@
 package akvcredstest
 
 import (
+	"io"
 	"time"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	now           func() time.Time
 	tlsAddr       string
 	imdsAddr      string
+	requestLog    io.Writer
 }
 
 func defaultConfig() config {
@@ -119,6 +121,17 @@ func WithAddr(tlsAddr, imdsAddr string) Option {
 	})
 }
 
+// WithRequestLog writes every logged request (see Requests) to w as one
+// line of JSON when its response has been sent: time (by the server's
+// clock), method, host, path, kind, status, whether an Authorization header
+// was present, and the vault and secret names of Key Vault requests. Query
+// strings, headers and bodies are never written, so no token, client secret
+// or secret value reaches the log. Lines are written in log order, one
+// Write call each; write errors are ignored.
+func WithRequestLog(w io.Writer) Option {
+	return optionFunc(func(c *config) { c.requestLog = w })
+}
+
 // VaultOption configures a vault added with AddVault.
 type VaultOption interface{ applyVault(*vault) }
 
@@ -144,6 +157,32 @@ func VaultAccessPolicy() VaultOption {
 // error messages (default "eastus").
 func VaultRegion(region string) VaultOption {
 	return vaultOptionFunc(func(v *vault) { v.region = region })
+}
+
+// Soft-delete retention bounds: Azure accepts softDeleteRetentionInDays
+// from 7 to 90 (the default).
+const (
+	MinRetentionDays = 7
+	MaxRetentionDays = 90
+)
+
+// VaultRetentionDays sets how many days a deleted secret stays recoverable
+// (Azure's softDeleteRetentionInDays; default 90). Values outside 7..90 are
+// taken as the nearest bound. The retention decides the recoveryLevel and
+// recoverableDays every secret reports ("Recoverable..." at 90 days,
+// "CustomizedRecoverable..." below) and the scheduledPurgeDate of a deleted
+// secret, after which the server purges it by its clock (see WithClock).
+func VaultRetentionDays(days int) VaultOption {
+	days = min(max(days, MinRetentionDays), MaxRetentionDays)
+	return vaultOptionFunc(func(v *vault) { v.retentionDays = days })
+}
+
+// VaultPurgeProtection turns on purge protection (Azure's
+// enablePurgeProtection): a purge request is refused with 403 Forbidden and
+// a deleted secret lasts until its scheduled purge date; the recoveryLevel
+// loses "+Purgeable". As in Azure, it cannot be turned off again.
+func VaultPurgeProtection() VaultOption {
+	return vaultOptionFunc(func(v *vault) { v.purgeProtection = true })
 }
 
 // SecretOption configures a secret version set with SetSecret.

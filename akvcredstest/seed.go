@@ -43,6 +43,11 @@ type seedVault struct {
 	Region string `json:"region"`
 	// Firewall true refuses every authenticated request.
 	Firewall bool `json:"firewall"`
+	// SoftDeleteRetentionInDays is how long a deleted secret stays
+	// recoverable, 7 to 90 (default 90); the name is Azure's vault property.
+	SoftDeleteRetentionInDays *int `json:"softDeleteRetentionInDays"`
+	// EnablePurgeProtection refuses purges (Azure's vault property).
+	EnablePurgeProtection bool `json:"enablePurgeProtection"`
 	// Secrets are added in order; a repeated name adds a version.
 	Secrets []seedSecret `json:"secrets"`
 	// Permissions restrict principals (see Server.SetPermissions).
@@ -192,6 +197,15 @@ func vaultOptions(v seedVault) ([]VaultOption, error) {
 	}
 	if v.Region != "" {
 		opts = append(opts, VaultRegion(v.Region))
+	}
+	if d := v.SoftDeleteRetentionInDays; d != nil {
+		if *d < MinRetentionDays || *d > MaxRetentionDays {
+			return nil, fmt.Errorf("softDeleteRetentionInDays %d is not between %d and %d", *d, MinRetentionDays, MaxRetentionDays)
+		}
+		opts = append(opts, VaultRetentionDays(*d))
+	}
+	if v.EnablePurgeProtection {
+		opts = append(opts, VaultPurgeProtection())
 	}
 	return opts, nil
 }

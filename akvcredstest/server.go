@@ -26,9 +26,11 @@ import (
 type Server struct {
 	cfg config
 
-	caCert  *x509.Certificate
-	caPEM   []byte
-	signKey []byte
+	caCert    *x509.Certificate
+	caPEM     []byte
+	signKey   []byte
+	backupKey []byte // A256CBC-HS512 key of backup blobs (backup.go)
+	backupKID string // the kid backup blobs name
 
 	tlsLn, imdsLn   net.Listener
 	tlsSrv, imdsSrv *http.Server
@@ -48,6 +50,8 @@ type Server struct {
 	refused  []string
 	appCerts map[string][]*x509.Certificate // key: tenant + "/" + clientID
 	fed      federation                     // federated credentials and issuer keys (federated.go)
+
+	logMu sync.Mutex // serializes WithRequestLog writes, in log order
 }
 
 // NewServer starts a server on 127.0.0.1 (random ports unless WithAddr is
@@ -72,9 +76,14 @@ func NewServer(opts ...Option) (*Server, error) {
 		appCerts: map[string][]*x509.Certificate{},
 	}
 	s.signKey = make([]byte, 32)
+	s.backupKey = make([]byte, 64)
 	if _, err := rand.Read(s.signKey); err != nil {
 		return nil, err
 	}
+	if _, err := rand.Read(s.backupKey); err != nil {
+		return nil, err
+	}
+	s.backupKID = newGUID()
 	leaf, err := s.makeCerts()
 	if err != nil {
 		return nil, fmt.Errorf("akvcredstest: generating certificates: %w", err)

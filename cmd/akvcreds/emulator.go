@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"text/template"
+	"time"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
 )
 
 const emulatorUsage = `Usage: akvcreds emulator [--addr HOST:PORT] [--imds-addr HOST:PORT] [--seed FILE] [--ca-out FILE]
+                         [--log FILE] [--admin-addr HOST:PORT]
 
 Runs the akvcredstest emulator standalone until interrupted (Ctrl-C or
 SIGTERM): one TLS listener plays Key Vault (https://NAME.vault.azure.net and
@@ -27,8 +30,18 @@ It knows the tenant ` + akvcredstest.DefaultTenantID + `, the app
 "` + akvcredstest.DefaultClientSecret + `", the user-assigned identity
 ` + akvcredstest.DefaultUserAssignedClientID + ` and a system-assigned identity.
 Without --seed it holds the demo's vaults (see "akvcreds demo"); --seed reads
-a JSON seed in akvcredstest's format (tenants, apps, managedIdentities,
-vaults with secrets and permissions, rateLimits) instead.
+a JSON seed in akvcredstest's format (Server.LoadSeed: tenants, apps,
+managedIdentities, vaults with secrets, permissions, softDeleteRetentionInDays
+and enablePurgeProtection, rateLimits) instead.
+
+It keeps a log of the requests it answers, so that tests in any language can
+check what a client sent (say, exactly one token request): --log writes one
+JSON line per request to FILE, and --admin-addr serves the log read-only on a
+separate plain-HTTP listener, GET http://HOST:PORT/requests (a JSON array;
+?kind=token keeps one kind). Each entry has time, method, host, path, kind
+(challenge, get-secret, list-secrets, token, imds, ...), status, whether an
+Authorization header was sent, and the vault and secret names; never a
+query, header, body, token or secret value.
 
 The TLS certificate is signed by a CA created at start, written to --ca-out
 (default: akvcreds-emulator-ca.pem in the temporary directory). Usage
@@ -46,8 +59,10 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := newFlagSet("emulator", stderr, emulatorUsage)
 	addr := fs.String("addr", "127.0.0.1:8443", "`host:port` of the TLS listener (Key Vault and Entra ID)")
 	imdsAddr := fs.String("imds-addr", "127.0.0.1:8080", "`host:port` of the plain-HTTP managed-identity (IMDS) listener")
-	seed := fs.String("seed", "", "JSON seed `file` (akvcredstest.LoadSeed) instead of the demo's vaults")
+	seed := fs.String("seed", "", "JSON seed `file` (Server.LoadSeed in akvcredstest) instead of the demo's vaults")
 	caOut := fs.String("ca-out", "", "write the emulator's CA certificate (PEM) to `file`")
+	logFile := fs.String("log", "", "write the request log to `file`, one JSON line per request")
+	adminAddr := fs.String("admin-addr", "", "serve the request log read-only at http://`host:port`/requests")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -59,12 +74,27 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		seedData = b
 	}
-	srv, err := akvcredstest.NewServer(akvcredstest.WithAddr(*addr, *imdsAddr))
+	opts := []akvcredstest.Option{akvcredstest.WithAddr(*addr, *imdsAddr)}
+	lf, err := openLog(*logFile)
+	if err != nil {
+		return reportSetup(stderr, "emulator", usagef("opening --log: %v", err))
+	}
+	if lf != nil {
+		defer lf.Close()
+		opts = append(opts, akvcredstest.WithRequestLog(lf))
+	}
+	srv, err := akvcredstest.NewServer(opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "akvcreds emulator: %v\n", err)
 		return exitFailure
 	}
 	defer srv.Close()
+	admin, err := serveAdmin(srv, *adminAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "akvcreds emulator: %v\n", err)
+		return exitFailure
+	}
+	defer admin.close()
 	if seedData != nil {
 		if err := srv.LoadSeed(bytesReader(seedData)); err != nil {
 			return reportSetup(stderr, "emulator", usagef("--seed %s: %v", *seed, err))
@@ -89,6 +119,7 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 		"Addr": srv.Addr(), "IMDSAddr": srv.IMDSAddr(), "Port": port, "CA": ca,
 		"Tenant": akvcredstest.DefaultTenantID, "Client": akvcredstest.DefaultClientID,
 		"Secret": akvcredstest.DefaultClientSecret, "Vault": demoProd, "Seeded": seedData == nil,
+		"Log": *logFile, "Admin": admin.addr(),
 	})
 	if err != nil {
 		return exitFailure
@@ -97,14 +128,69 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
+	admin.close()
 	srv.Close()
 	fmt.Fprintln(stderr, "akvcreds emulator: stopped")
 	return exitOK
 }
 
+// openLog creates (or truncates) the --log file; without one it returns nil.
+func openLog(name string) (*os.File, error) {
+	if name == "" {
+		return nil, nil
+	}
+	return os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+}
+
+// adminServer is the optional read-only listener of --admin-addr.
+type adminServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// serveAdmin serves srv's request log on addr; with an empty addr it
+// serves nothing and returns a nil *adminServer, whose methods do nothing.
+func serveAdmin(srv *akvcredstest.Server, addr string) (*adminServer, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	a := &adminServer{ln: ln, done: make(chan struct{}), srv: &http.Server{
+		Handler:           srv.RequestLogHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}}
+	go func() {
+		defer close(a.done)
+		_ = a.srv.Serve(ln) // ends with http.ErrServerClosed on close
+	}()
+	return a, nil
+}
+
+func (a *adminServer) addr() string {
+	if a == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// close stops the listener and waits for it; it is safe to call twice.
+func (a *adminServer) close() {
+	if a == nil {
+		return
+	}
+	_ = a.srv.Close()
+	<-a.done
+}
+
 var emulatorHelp = template.Must(template.New("").Parse(`akvcreds emulator: Key Vault + Entra ID on https://{{.Addr}}, managed identity (IMDS) on http://{{.IMDSAddr}}
 CA certificate: {{.CA}}
-{{if .Seeded}}Vaults: contoso-prod, contoso-dev, contoso-hr (the demo's; see "akvcreds demo")
+{{if .Log}}Request log: {{.Log}} (one JSON line per request)
+{{end}}{{if .Admin}}Request log, read-only: http://{{.Admin}}/requests (?kind=token for one kind)
+{{end}}{{if .Seeded}}Vaults: contoso-prod, contoso-dev, contoso-hr (the demo's; see "akvcreds demo")
 {{end}}
 Use it from akvcreds (testing aid; every Azure host is routed to the emulator):
   export AKVCREDS_EMULATOR_CA={{.CA}}
