@@ -3,6 +3,7 @@ package azure
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +24,11 @@ type secretID struct {
 // The error says what is wrong in a few safe words; it quotes only host
 // names and secret names, escaped.
 func parseSecretID(id, host string) (secretID, error) {
+	if strings.Contains(id, "%") {
+		// Nothing in a secret id needs escaping; an escaped host or name
+		// would be checked in a form other than the one sent.
+		return secretID{}, fmt.Errorf("is not a plain URL (it has %%-escapes)")
+	}
 	u, err := url.Parse(id)
 	if err != nil {
 		return secretID{}, fmt.Errorf("is not a URL")
@@ -100,14 +106,20 @@ func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
-// quoteShort quotes s (escaping control characters) after cutting it to
-// 64 bytes: a piece of Azure's answer fit for a one-line message.
+// quoteShort quotes s (escaping control characters and invalid UTF-8),
+// cut so that the quoted form stays within 80 bytes: a piece of Azure's
+// answer fit for a one-line message.
 func quoteShort(s string) string {
-	const max = 64
-	if len(s) > max {
-		return fmt.Sprintf("%q...", s[:max])
+	const max = 80
+	q := strconv.Quote(s)
+	if len(q) <= max {
+		return q
 	}
-	return fmt.Sprintf("%q", s)
+	n := min(len(s), max)
+	for n > 0 && len(strconv.Quote(s[:n])) > max-3 {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "..."
 }
 
 // linkKey is the form of a nextLink by which repeats are recognised: the

@@ -228,9 +228,8 @@ func (v *Vault) callError(ctx context.Context, err error, raw *http.Response, op
 			e.Detail = "no token came within the Key Vault request's per-try timeout" + v.timeoutText()
 		}
 	case e.Kind == KindUnknown && raw != nil && raw.StatusCode == http.StatusOK:
-		m := malformed(op, raw, "Key Vault's answer is not the JSON expected")
-		m.Err = e.Err
-		e = m
+		// The SDK's decoding error is not kept: it can quote the answer.
+		e = malformed(op, raw, "Key Vault's answer is not the JSON expected")
 	}
 	return e
 }

@@ -18,7 +18,10 @@ import (
 // each is a KindMalformed "get" failure, never a secret and never a panic.
 func TestGetMalformed(t *testing.T) {
 	t.Parallel()
-	const secretValue = "s3cr3t-value-never-shown"
+	const (
+		secretValue  = "s3cr3t-value-never-shown"
+		secretNumber = "918273645546372819"
+	)
 	id := func(s string) string { return fmt.Sprintf(`{"value":%q,"id":%q}`, secretValue, s) }
 	for _, tt := range []struct {
 		name, version, body string
@@ -28,6 +31,7 @@ func TestGetMalformed(t *testing.T) {
 		{name: "value null", body: `{"value":null,"id":"https://myvault.vault.azure.net/secrets/db/` + testVersion + `"}`},
 		{name: "value missing", body: `{"id":"https://myvault.vault.azure.net/secrets/db/` + testVersion + `"}`},
 		{name: "value not a string", body: `{"value":5,"id":"https://myvault.vault.azure.net/secrets/db/` + testVersion + `"}`},
+		{name: "value a number", body: `{"value":` + secretNumber + `,"id":"https://myvault.vault.azure.net/secrets/db/` + testVersion + `"}`},
 		{name: "not JSON", body: `<html>` + secretValue + `</html>`},
 		{name: "JSON array", body: `[1,2]`},
 		{name: "id missing", body: fmt.Sprintf(`{"value":%q}`, secretValue)},
@@ -66,9 +70,11 @@ func TestGetMalformed(t *testing.T) {
 			if ae.Detail == "" || strings.Contains(ae.Detail, "\n") {
 				t.Errorf("Detail %q, want one line", ae.Detail)
 			}
-			for _, form := range []string{ae.Error(), fmt.Sprintf("%+v", ae), fmt.Sprintf("%#v", ae)} {
-				if strings.Contains(form, secretValue) {
-					t.Fatalf("the error shows the value: %s", form)
+			for e := error(ae); e != nil; e = errors.Unwrap(e) {
+				for _, form := range []string{e.Error(), fmt.Sprintf("%+v", e), fmt.Sprintf("%#v", e)} {
+					if strings.Contains(form, secretValue) || strings.Contains(form, secretNumber) {
+						t.Fatalf("the error shows the value: %s", form)
+					}
 				}
 			}
 		})
