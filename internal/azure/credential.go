@@ -281,14 +281,20 @@ func (g *guardedCredential) call(ctx context.Context, opts policy.TokenRequestOp
 }
 
 // failure classifies the inner credential's error err: a body over the
-// limit is KindMalformed, the guard's own timeout (tctx ended, ctx alive)
-// KindUnavailable, anything unknown KindUnauthenticated.
+// limit is KindMalformed, the end of ctx its context error (KindCanceled),
+// the guard's own timeout (tctx ended, ctx alive) KindUnavailable, anything
+// unknown KindUnauthenticated.
 func (g *guardedCredential) failure(ctx, tctx context.Context, watch *limitWatch, err error) *Error {
 	var e *Error
 	switch {
 	case watch.seen():
 		e = &Error{Kind: KindMalformed, Code: "BodyTooLarge", Detail: bodyTooLargeDetail, Err: errBodyTooLarge}
-	case ctx.Err() == nil && tctx.Err() != nil:
+	case ctx.Err() != nil:
+		// The caller's context (for a vault request, its try's) ended:
+		// whatever the credential made of it (azidentity keeps only the
+		// text of a context error), it is that context's error.
+		e = Classify(ctx.Err(), "token")
+	case tctx.Err() != nil:
 		d := fmt.Sprintf("the credential did not return a token within %s", g.limit())
 		e = &Error{Kind: KindUnavailable, Detail: d, Err: &causeError{msg: d}}
 	default:

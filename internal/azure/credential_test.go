@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -495,5 +496,42 @@ func TestCredentialPanics(t *testing.T) {
 	ae := wantKind(t, err, KindMalformed, "token")
 	if !strings.Contains(ae.Detail, "panic") || ae.Auth != AuthCustom {
 		t.Errorf("Detail %q Auth %v", ae.Detail, ae.Auth)
+	}
+}
+
+// TestEntraHangsInsideTry: Entra ID never answering within the vault's
+// per-try timeout is KindUnavailable for the vault call, although azidentity
+// keeps only the text of the context's error (issue 18 #3).
+func TestEntraHangsInsideTry(t *testing.T) {
+	t.Parallel()
+	f := &fakeEntra{token: func(r *http.Request) *http.Response {
+		<-r.Context().Done()
+		res := reply(r, http.StatusOK, "")
+		res.Body = io.NopCloser(ctxReader{r.Context()})
+		return res
+	}}
+	cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: f.client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := &fakeKV{serve: func(r *http.Request) *http.Response { return reply(r, http.StatusOK, bundle("db", "pw")) }}
+	v, err := NewVault(testVaultURL, cred, VaultOptions{HTTPClient: kv.client(), TryTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Get(context.Background(), "db", "")
+	ae := wantKind(t, err, KindUnavailable, "token")
+	if ae.Auth != AuthClientSecret || !strings.Contains(ae.Detail, "per-try timeout") {
+		t.Errorf("Auth %v Detail %q", ae.Auth, ae.Detail)
+	}
+
+	// The caller's own cancellation stays a cancellation.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	v, _ = NewVault(testVaultURL, cred, VaultOptions{HTTPClient: kv.client(), TryTimeout: time.Hour})
+	_, err = v.Get(ctx, "db", "")
+	wantKind(t, err, KindCanceled, "")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v does not wrap the caller's context error", err)
 	}
 }
