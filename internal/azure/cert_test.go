@@ -2,127 +2,43 @@ package azure
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
-
-const (
-	pfxPassword   = "pfx-password"
-	pfxThumbprint = "8A157FE61AFD0E9E3653055D2298DF6E1F7BBD0B"
-)
-
-var testKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
-	var ks [2]*rsa.PrivateKey
-	for i := range ks {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		ks[i] = k
-	}
-	return ks
-})
-
-// makeCert returns a certificate for key's public key, signed by signer
-// (self-signed when nil).
-func makeCert(t *testing.T, cn string, key crypto.Signer, notBefore, notAfter time.Time, parent *x509.Certificate, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notBefore, NotAfter: notAfter, IsCA: parent == nil, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
-	if parent == nil {
-		parent, signer = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func certPEM(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-}
-
-func pkcs8PEM(t *testing.T, k crypto.PrivateKey) []byte {
-	t.Helper()
-	b, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: b})
-}
-
-func join(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
-// noKeyMaterial fails if msg contains any 16-character run of keyPEM's
-// base64 body.
-func noKeyMaterial(t *testing.T, msg string, keyPEM []byte) {
-	t.Helper()
-	for _, line := range strings.Split(string(keyPEM), "\n") {
-		if strings.HasPrefix(line, "-----") || len(line) < 16 {
-			continue
-		}
-		for i := 0; i+16 <= len(line); i += 8 {
-			if strings.Contains(msg, line[i:i+16]) {
-				t.Fatalf("error shows key material: %s", msg)
-			}
-		}
-	}
-}
 
 func TestLoadCertificate(t *testing.T) {
 	t.Parallel()
-	keys := testKeys()
+	k0, k1 := testutil.RSAKey(0), testutil.RSAKey(1)
 	now := time.Now()
-	valid := func(cn string, k *rsa.PrivateKey) *x509.Certificate {
-		return makeCert(t, cn, k, now.Add(-time.Hour), now.Add(24*time.Hour), nil, nil)
+	cert := func(cn string, k crypto.Signer, notBefore, notAfter time.Time, issuer *testutil.Cert) *testutil.Cert {
+		return testutil.NewCert(testutil.CertSpec{CommonName: cn, Key: k, NotBefore: notBefore, NotAfter: notAfter, Issuer: issuer, CA: issuer == nil})
 	}
-	leaf := valid("app", keys[0])
-	other := valid("other", keys[1])
-	ca := valid("ca", keys[1])
-	chained := makeCert(t, "chained", keys[0], now.Add(-time.Hour), now.Add(24*time.Hour), ca, keys[1])
-	expired := makeCert(t, "old", keys[0], now.Add(-48*time.Hour), now.Add(-24*time.Hour), nil, nil)
-	future := makeCert(t, "future", keys[0], now.Add(24*time.Hour), now.Add(48*time.Hour), nil, nil)
-	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ecCert := makeCert(t, "ec", ec, now.Add(-time.Hour), now.Add(time.Hour), nil, nil)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	smallCert := makeCert(t, "small", small, now.Add(-time.Hour), now.Add(time.Hour), nil, nil)
-	key0 := pkcs8PEM(t, keys[0])
-	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(keys[0])})
-	legacy, err := os.ReadFile("testdata/legacy.pfx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	modern, err := os.ReadFile("testdata/modern.pfx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	valid := func(cn string, k crypto.Signer) *testutil.Cert { return cert(cn, k, now.Add(-time.Hour), now.Add(24*time.Hour), nil) }
+	leaf := valid("app", k0).X509
+	other := valid("other", k1).X509
+	caCert := valid("ca", k1)
+	ca := caCert.X509
+	chained := cert("chained", k0, now.Add(-time.Hour), now.Add(24*time.Hour), caCert).X509
+	expired := cert("old", k0, now.Add(-48*time.Hour), now.Add(-24*time.Hour), nil).X509
+	future := cert("future", k0, now.Add(24*time.Hour), now.Add(48*time.Hour), nil).X509
+	ec := testutil.ECDSAKey(0)
+	ecCert := valid("ec", ec).X509
+	small := testutil.WeakRSAKey()
+	smallCert := valid("small", small).X509
+	key0 := testutil.PKCS8PEM(k0)
+	pkcs1 := testutil.PKCS1PEM(k0)
+	legacy, modern := testutil.LegacyPFX(), testutil.ModernPFX()
+	certPEM := func(c *x509.Certificate) []byte { return testutil.CertPEM(c) }
+	pkcs8PEM := func(_ *testing.T, k crypto.PrivateKey) []byte { return testutil.PKCS8PEM(k) }
+	join := testutil.Concat
+	pfxPassword, pfxThumbprint := testutil.PFXPassword, testutil.PFXThumbprint
 
 	tests := []struct {
 		name     string
@@ -149,7 +65,7 @@ func TestLoadCertificate(t *testing.T) {
 		{name: "not yet valid", data: join(certPEM(future), key0), want: []string{"not valid before", "clock"}},
 		{name: "ECDSA", data: join(certPEM(ecCert), pkcs8PEM(t, ec)), want: []string{"ECDSA", "need an RSA key"}},
 		{name: "RSA 1024", data: join(certPEM(smallCert), pkcs8PEM(t, small)), want: []string{"1024 bits", "at least 2048"}},
-		{name: "two keys", data: join(certPEM(leaf), key0, pkcs8PEM(t, keys[1])), want: []string{"2 private keys"}},
+		{name: "two keys", data: join(certPEM(leaf), key0, pkcs8PEM(t, k1)), want: []string{"2 private keys"}},
 		{name: "encrypted PKCS#8", data: join(certPEM(leaf), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})), want: []string{"encrypted", "openssl pkey"}},
 		{name: "encrypted legacy PEM", data: join(certPEM(leaf), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00"}, Bytes: []byte{1}})), want: []string{"encrypted"}},
 		{name: "bad certificate block", data: join(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}}), key0), want: []string{"PEM block 1 (CERTIFICATE) is not a valid certificate"}},
@@ -171,7 +87,7 @@ func TestLoadCertificate(t *testing.T) {
 						t.Errorf("error %q does not contain %q", err, w)
 					}
 				}
-				noKeyMaterial(t, err.Error(), key0)
+				testutil.NoKeyMaterial(t, err.Error(), key0)
 				return
 			}
 			if err != nil {

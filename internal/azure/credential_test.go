@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/akvcreds/akvcreds/internal/cloud"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 // vaultScope is what the vault's challenge asks a token for.
@@ -65,16 +65,12 @@ func entraToken(token string, in int) string {
 // fakeEntra (the certificate, workload and environment ones included).
 func credentialConfigs(t *testing.T) map[AuthKind]AuthConfig {
 	t.Helper()
-	pfx, err := os.ReadFile("testdata/legacy.pfx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := LoadCertificate(pfx, pfxPassword, time.Now())
+	cert, err := LoadCertificate(testutil.LegacyPFX(), testutil.PFXPassword, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, jwtA)
+	testutil.ReplaceFile(t, tokenFile, []byte(jwtA))
 	return map[AuthKind]AuthConfig{
 		AuthClientSecret:     {Kind: AuthClientSecret, TenantID: testTenant, ClientID: envClient, ClientSecret: "client-secret-never-shown"},
 		AuthCertificate:      {Kind: AuthCertificate, TenantID: testTenant, ClientID: envClient, Certificate: cert},
@@ -82,7 +78,7 @@ func credentialConfigs(t *testing.T) map[AuthKind]AuthConfig {
 		AuthSystemIdentity:   {Kind: AuthSystemIdentity},
 		AuthUserIdentity:     {Kind: AuthUserIdentity, ClientID: envClient},
 		AuthEnvironment: {Kind: AuthEnvironment, Prepare: func() (AuthConfig, error) {
-			return FromEnvironment(mapEnv(map[string]string{EnvTenantID: testTenant, EnvClientID: envClient, EnvClientSecret: "client-secret-never-shown"}), time.Now())
+			return FromEnvironment(testutil.Getenv(map[string]string{EnvTenantID: testTenant, EnvClientID: envClient, EnvClientSecret: "client-secret-never-shown"}), time.Now())
 		}},
 	}
 }
@@ -97,7 +93,7 @@ func TestErrorAuth(t *testing.T) {
 		detail string
 	}{
 		AuthClientSecret:     {AuthClientSecret, "getting a token for client ID " + envClient + " in tenant " + testTenant + ": "},
-		AuthCertificate:      {AuthCertificate, "with certificate " + pfxThumbprint},
+		AuthCertificate:      {AuthCertificate, "with certificate " + testutil.PFXThumbprint},
 		AuthWorkloadIdentity: {AuthWorkloadIdentity, "with the federated token in "},
 		AuthSystemIdentity:   {AuthSystemIdentity, "system-assigned managed identity"},
 		AuthUserIdentity:     {AuthUserIdentity, "user-assigned managed identity with client ID " + envClient},

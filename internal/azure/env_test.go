@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/akvcreds/akvcreds/internal/cloud"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 const (
@@ -20,13 +21,6 @@ const (
 	jwtA = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
 	jwtB = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.c2lnbmF0dXJl"
 )
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestReadTokenFile(t *testing.T) {
 	t.Parallel()
@@ -40,7 +34,7 @@ func TestReadTokenFile(t *testing.T) {
 		{content: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", err: "does not hold a JWT"},
 		{content: "a.b", err: "does not hold a JWT"},
 	} {
-		writeFile(t, p, tt.content)
+		testutil.ReplaceFile(t, p, []byte(tt.content))
 		got, err := ReadTokenFile(p)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), p) {
@@ -69,11 +63,11 @@ func TestTokenFileAssertionRereads(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "token")
 	get := tokenFileAssertion(p)
-	writeFile(t, p, jwtA)
+	testutil.ReplaceFile(t, p, []byte(jwtA))
 	if got, err := get(context.Background()); err != nil || got != jwtA {
 		t.Fatalf("%q %v", got, err)
 	}
-	writeFile(t, p, jwtB+"\n")
+	testutil.ReplaceFile(t, p, []byte(jwtB+"\n"))
 	if got, err := get(context.Background()); err != nil || got != jwtB {
 		t.Fatalf("after rotation: %q %v", got, err)
 	}
@@ -90,30 +84,14 @@ func TestTokenFileAssertionRereads(t *testing.T) {
 	}
 }
 
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func TestFromEnvironment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	writeFile(t, tokenFile, jwtA)
-	pfx, err := filepath.Abs("testdata/legacy.pfx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReplaceFile(t, tokenFile, []byte(jwtA))
+	pfx := testutil.WriteFile(t, "legacy.pfx", testutil.LegacyPFX())
 	ids := map[string]string{EnvTenantID: envTenant, EnvClientID: envClient}
-	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range ids {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...string) map[string]string { return testutil.EnvWith(ids, kv...) }
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -130,8 +108,8 @@ func TestFromEnvironment(t *testing.T) {
 		{name: "username", env: with(envUsername, "u@contoso.com", "AZURE_PASSWORD", "p"), want: []string{"AZURE_USERNAME", "not supported"}, not: []string{"u@contoso.com"}},
 		{name: "secret", env: with(EnvClientSecret, "s3cr3t"), kind: AuthClientSecret},
 		{name: "secret wins", env: with(EnvClientSecret, "s3cr3t", EnvCertificatePath, "/nonexistent", EnvFederatedTokenFile, tokenFile), kind: AuthClientSecret},
-		{name: "certificate", env: with(EnvCertificatePath, pfx, EnvCertificatePassword, pfxPassword, EnvSendCertChain, "true"), kind: AuthCertificate},
-		{name: "certificate wins over token", env: with(EnvCertificatePath, pfx, EnvCertificatePassword, pfxPassword, EnvFederatedTokenFile, tokenFile), kind: AuthCertificate},
+		{name: "certificate", env: with(EnvCertificatePath, pfx, EnvCertificatePassword, testutil.PFXPassword, EnvSendCertChain, "true"), kind: AuthCertificate},
+		{name: "certificate wins over token", env: with(EnvCertificatePath, pfx, EnvCertificatePassword, testutil.PFXPassword, EnvFederatedTokenFile, tokenFile), kind: AuthCertificate},
 		{name: "certificate missing", env: with(EnvCertificatePath, filepath.Join(dir, "nope.pem")), kind: AuthCertificate, want: []string{"AZURE_CLIENT_CERTIFICATE_PATH", "does not exist"}},
 		{name: "certificate wrong password", env: with(EnvCertificatePath, pfx, EnvCertificatePassword, "wrong"), kind: AuthCertificate,
 			want: []string{"AZURE_CLIENT_CERTIFICATE_PATH", "password is wrong"}, not: []string{"wrong\""}},
@@ -141,7 +119,7 @@ func TestFromEnvironment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := FromEnvironment(mapEnv(tt.env), time.Now())
+			cfg, err := FromEnvironment(testutil.Getenv(tt.env), time.Now())
 			if cfg.Kind != tt.kind {
 				t.Errorf("kind %d, want %d", cfg.Kind, tt.kind)
 			}
@@ -173,7 +151,7 @@ func TestFromEnvironment(t *testing.T) {
 					t.Error("client secret not taken")
 				}
 			case AuthCertificate:
-				if cfg.Certificate == nil || cfg.Certificate.Thumbprint() != pfxThumbprint {
+				if cfg.Certificate == nil || cfg.Certificate.Thumbprint() != testutil.PFXThumbprint {
 					t.Error("certificate not loaded")
 				}
 				if cfg.SendCertificateChain != (tt.env[EnvSendCertChain] == "true") {
@@ -215,9 +193,8 @@ func TestNewCredentialModes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	writeFile(t, tokenFile, jwtA)
-	pfx, _ := os.ReadFile("testdata/legacy.pfx")
-	cert, err := LoadCertificate(pfx, pfxPassword, time.Now())
+	testutil.ReplaceFile(t, tokenFile, []byte(jwtA))
+	cert, err := LoadCertificate(testutil.LegacyPFX(), testutil.PFXPassword, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +218,7 @@ func TestNewCredentialModes(t *testing.T) {
 		{Kind: AuthCertificate, TenantID: envTenant, ClientID: envClient},
 		{Kind: AuthWorkloadIdentity, TenantID: envTenant, ClientID: envClient},
 		{Kind: AuthWorkloadIdentity, TenantID: envTenant, ClientID: envClient, TokenFile: tokenFile, AuthorityHost: "https://login.chinacloudapi.cn/"},
-		{Kind: AuthEnvironment, Prepare: func() (AuthConfig, error) { return FromEnvironment(mapEnv(nil), time.Now()) }},
+		{Kind: AuthEnvironment, Prepare: func() (AuthConfig, error) { return FromEnvironment(testutil.Getenv(nil), time.Now()) }},
 	} {
 		if _, err := NewCredential(cfg, o); err == nil {
 			t.Errorf("kind %d: no error", cfg.Kind)
