@@ -20,7 +20,9 @@ func TestLoadCertificate(t *testing.T) {
 	cert := func(cn string, k crypto.Signer, notBefore, notAfter time.Time, issuer *testutil.Cert) *testutil.Cert {
 		return testutil.NewCert(testutil.CertSpec{CommonName: cn, Key: k, NotBefore: notBefore, NotAfter: notAfter, Issuer: issuer, CA: issuer == nil})
 	}
-	valid := func(cn string, k crypto.Signer) *testutil.Cert { return cert(cn, k, now.Add(-time.Hour), now.Add(24*time.Hour), nil) }
+	valid := func(cn string, k crypto.Signer) *testutil.Cert {
+		return cert(cn, k, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
+	}
 	leaf := valid("app", k0).X509
 	other := valid("other", k1).X509
 	caCert := valid("ca", k1)
