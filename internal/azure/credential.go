@@ -303,6 +303,7 @@ func (g *guardedCredential) failure(ctx, tctx context.Context, watch *limitWatch
 	}
 	e.Op = "token"
 	e.Auth = g.auth
+	e.who = g.who
 	if e.Kind == KindUnknown {
 		e.Kind = KindUnauthenticated
 	}
@@ -335,5 +336,5 @@ func (g *guardedCredential) check(tk azcore.AccessToken) *Error {
 // refuse is a token failure of the guard's own.
 func (g *guardedCredential) refuse(k Kind, code, detail string) *Error {
 	d := "getting a token for " + g.who + ": " + detail
-	return &Error{Kind: k, Op: "token", Code: code, Auth: g.auth, Detail: d, Err: &causeError{msg: d}}
+	return &Error{Kind: k, Op: "token", Code: code, Auth: g.auth, who: g.who, Detail: d, Err: &causeError{msg: d}}
 }

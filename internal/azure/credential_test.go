@@ -517,7 +517,7 @@ func TestEntraHangsInsideTry(t *testing.T) {
 	}
 	_, err = v.Get(context.Background(), "db", "")
 	ae := wantKind(t, err, KindUnavailable, "token")
-	if ae.Auth != AuthClientSecret || !strings.Contains(ae.Detail, "per-try timeout") {
+	if ae.Auth != AuthClientSecret || !strings.Contains(ae.Detail, "per-try timeout") || !strings.Contains(ae.Detail, "client ID "+envClient) {
 		t.Errorf("Auth %v Detail %q", ae.Auth, ae.Detail)
 	}
 

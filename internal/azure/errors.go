@@ -78,6 +78,8 @@ type Error struct {
 	// failed (Op "token"): for AuthEnvironment the mode it resolved to,
 	// AuthCustom for a caller's credential; 0 for other failures.
 	Auth AuthKind
+
+	who string // the credential's description, for a token failure's Detail
 }
 
 // Error returns a one-line description; the root package composes the

@@ -225,7 +225,7 @@ func (v *Vault) callError(ctx context.Context, err error, raw *http.Response, op
 		e.Err = errTryTimeout
 		e.Detail = "Key Vault did not answer within the per-try timeout" + v.timeoutText()
 		if e.Op == "token" {
-			e.Detail = "no token came within the Key Vault request's per-try timeout" + v.timeoutText()
+			e.Detail = "getting a token for " + e.who + ": no token came within the Key Vault request's per-try timeout" + v.timeoutText()
 		}
 	case e.Kind == KindUnknown && raw != nil && raw.StatusCode == http.StatusOK:
 		// The SDK's decoding error is not kept: it can quote the answer.
