@@ -40,12 +40,43 @@
 //
 // # Key Vault
 //
-// Supported: GET /secrets/{name}[/] (latest), GET /secrets/{name}/{version},
-// GET /secrets (list, WithPageSize items a page, nextLink
+// Supported, the whole secrets API: GET /secrets/{name}[/] (latest), GET
+// /secrets/{name}/{version} (?outContentType= answers Azure's 400: only a
+// certificate's PFX converts to PEM, which the emulator does not do), GET
+// /secrets (list, WithPageSize items a page, nextLink
 // "https://NAME.vault.azure.net:443/secrets?api-version=...&$skiptoken=..." and
-// "nextLink":null on the last page), GET /secrets/{name}/versions, PUT
-// /secrets/{name} and DELETE /secrets/{name}. Any api-version is accepted and
-// query keys may be percent-encoded.
+// "nextLink":null on the last page), GET /secrets/{name}/versions (sorted by
+// version id, as Azure lists them; an unknown secret has none), PUT
+// /secrets/{name}, PATCH /secrets/{name}/{version} (update enabled, nbf, exp,
+// contentType, tags; no version means the latest), DELETE /secrets/{name},
+// POST /secrets/{name}/backup, POST /secrets/restore, GET /deletedsecrets,
+// GET and DELETE (purge) /deletedsecrets/{name} and POST
+// /deletedsecrets/{name}/recover. Any api-version is accepted and query keys
+// may be percent-encoded. Answers, codes and messages follow Azure's
+// recorded responses (testdata/recordings).
+//
+// Soft delete is always on, as in every vault today: a delete keeps the
+// secret with all its versions among the vault's deleted secrets until its
+// scheduledPurgeDate, the vault's retention (VaultRetentionDays, 7 to 90
+// days, default 90) after the delete by the server's clock (WithClock); it
+// is gone from gets and listings; PUT or restore of its name is 409 Conflict
+// (ObjectIsDeletedButRecoverable) until it is recovered or purged; a purge
+// is 403 under purge protection (VaultPurgeProtection). Every secret's
+// recoveryLevel and recoverableDays follow the settings:
+// "Recoverable+Purgeable" (90 days), "Recoverable" (90, purge protection),
+// "CustomizedRecoverable+Purgeable" (7 to 89) or "CustomizedRecoverable".
+// Deletes, recoveries and purges complete at once, so clients that poll for
+// them (as the Azure SDKs' tests and long-running operations do) see the
+// final state on their first poll. Server.DeleteSecret,
+// RecoverDeletedSecret and PurgeDeletedSecret do the same from a test.
+//
+// A backup blob is opaque and bound to its server: it starts as Azure's
+// does (the tag AzureKeyVaultSecretBackupV1.microsoft.com and a JWE), and
+// its contents are encrypted and authenticated (A256CBC-HS512, HMAC-SHA-512)
+// with a key of the server, so a changed blob, or one from another server,
+// is refused with Azure's 400 "Malformed backup blob". Restore brings back
+// every version with its identifier and times; onto a name in use it is 409
+// Conflict, as in Azure.
 //
 // Checks run in Azure's order: a request without an Authorization header gets
 // the 401 challenge (WWW-Authenticate: Bearer
@@ -93,6 +124,11 @@
 //		t.Errorf("%d token requests, want 1", n)
 //	}
 //
+// For a program outside the test (the akvcreds command's "emulator --log
+// FILE" and "--admin-addr"), WithRequestLog writes each request as a line of
+// JSON and RequestLogHandler serves the log read-only; neither ever holds a
+// query, header, body, token or secret value.
+//
 // # Seed files
 //
 // Server.LoadSeed reads a JSON description of tenants, apps, managed
@@ -101,7 +137,9 @@
 // optional; unknown fields are errors. Several entries with the same
 // secret name add versions in order (the last is the latest). Times are
 // RFC 3339. accessModel is "rbac" (default) or "accessPolicy"; a principal is
-// a client ID or "system-assigned". Example (also in testdata/seed.json):
+// a client ID or "system-assigned". A vault's softDeleteRetentionInDays (7
+// to 90, default 90) and enablePurgeProtection (default false) are Azure's
+// vault properties of those names. Example (also in testdata/seed.json):
 //
 //	{
 //	  "tenants": ["72f988bf-86f1-41af-91ab-2d7cd011db47"],
@@ -118,6 +156,8 @@
 //	      "accessModel": "accessPolicy",
 //	      "region": "westeurope",
 //	      "firewall": false,
+//	      "softDeleteRetentionInDays": 7,
+//	      "enablePurgeProtection": true,
 //	      "secrets": [
 //	        {"name": "db-password", "value": "s3cr3t", "contentType": "text/plain",
 //	         "tags": {"owner": "data-team"}, "enabled": true,

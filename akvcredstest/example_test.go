@@ -92,3 +92,50 @@ func ExampleServer_LoadSeed() {
 	// <nil>
 	// akvcredstest: seed: vaults[0].secrets[0]: invalid secret name "db_password"
 }
+
+// Deleted secrets stay recoverable for the vault's retention, as in Azure.
+func ExampleServer_DeleteSecret() {
+	s, err := akvcredstest.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	s.AddVault("myvault", akvcredstest.VaultRetentionDays(7))
+	s.SetSecret("myvault", "api-key", "k-1")
+
+	opts := azcore.ClientOptions{Transport: s.Client()}
+	cred, err := azidentity.NewClientSecretCredential(
+		akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	client, err := azsecrets.NewClient("https://myvault.vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	s.DeleteSecret("myvault", "api-key") // as someone would in the portal
+	_, err = client.GetSecret(ctx, "api-key", "", nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		fmt.Println("get:", re.StatusCode, re.ErrorCode)
+	}
+	deleted, err := client.GetDeletedSecret(ctx, "api-key", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("deleted:", *deleted.Attributes.RecoveryLevel, deleted.ScheduledPurgeDate.Sub(*deleted.DeletedDate))
+	if _, err := client.RecoverDeletedSecret(ctx, "api-key", nil); err != nil {
+		panic(err)
+	}
+	got, err := client.GetSecret(ctx, "api-key", "", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("recovered:", *got.Value)
+	// Output:
+	// get: 404 SecretNotFound
+	// deleted: CustomizedRecoverable+Purgeable 168h0m0s
+	// recovered: k-1
+}

@@ -44,6 +44,8 @@ func (s *Server) resetForFuzz(fault Fault) {
 	s.SetSecret("fuzzvault", "api-key", "k1")
 	s.SetSecret("fuzzvault", "api-key", "k2")
 	s.SetSecret("fuzzvault", "off", "x", Disabled())
+	s.SetSecret("fuzzvault", "gone", "deleted-value")
+	s.DeleteSecret("fuzzvault", "gone")
 	s.AddVault("policy", VaultAccessPolicy())
 	s.SetSecret("policy", "db-password", "p")
 	s.SetPermissions("policy", DefaultClientID, Permissions{})
@@ -109,6 +111,16 @@ func FuzzServeRequest(f *testing.F) {
 		{0, "PUT", "/secrets/new", "api-version=7.6", 1, "", 4, 0, "", `{"value":`},
 		{0, "DELETE", "/secrets/api-key", "api-version=7.6", 1, "", 0, 0, "", ""},
 		{0, "POST", "/keys/k/sign", "api-version=7.6", 1, "", 4, 0, "", `{}`},
+		{0, "PATCH", "/secrets/api-key/", "api-version=7.6", 1, "", 4, 0, "", `{"contentType":"x","tags":{},"attributes":{"enabled":false,"exp":1}}`},
+		{0, "PATCH", "/secrets/api-key/00000000000000000000000000000000", "api-version=7.6", 1, "", 4, 0, "", `{}`},
+		{0, "GET", "/deletedsecrets", "api-version=7.6", 1, "", 0, 0, "", ""},
+		{0, "GET", "/deletedsecrets/gone", "api-version=7.6", 1, "", 0, 0, "", ""},
+		{0, "POST", "/deletedsecrets/gone/recover", "api-version=7.6", 1, "", 0, 0, "", ""},
+		{0, "DELETE", "/deletedsecrets/gone", "api-version=7.6", 1, "", 0, 0, "", ""},
+		{0, "PUT", "/secrets/gone", "api-version=7.6", 1, "", 4, 0, "", `{"value":"v"}`},
+		{0, "POST", "/secrets/db-password/backup", "api-version=7.6", 1, "", 0, 0, "", ""},
+		{0, "POST", "/secrets/restore", "api-version=7.6", 1, "", 4, 0, "", `{"value":"KUF6dXJlS2V5VmF1bHRTZWNyZXRCYWNrdXBWMS5taWNyb3NvZnQuY29tZXlK"}`},
+		{0, "GET", "/secrets/db-password/", "api-version=7.6&outContentType=application%2Fx-pem-file", 1, "", 0, 0, "", ""},
 		{0, "GET", "/secrets/db-password", "api-version=7.6", 4, "Basic dXNlcjpwYXNz", 0, 0, "", ""},
 		{0, "GET", "/secrets/db-password", "api-version=7.6", 5, "not.a.jwt", 0, 0, "", ""},
 		{0, "GET", "/secrets/db-password", "api-version=7.6", 3, "", 0, 0, "", ""},
@@ -261,7 +273,7 @@ func FuzzServeRequest(f *testing.F) {
 			if r.Header.Get("Authorization") == "" && fault.Status == 0 && code != http.StatusUnauthorized {
 				t.Errorf("a request without a token got %d, not the challenge", code)
 			}
-			if code == http.StatusOK && (reqs[0].Kind == KindListSecrets || reqs[0].Kind == KindListVersions) {
+			if code == http.StatusOK && (reqs[0].Kind == KindListSecrets || reqs[0].Kind == KindListVersions || reqs[0].Kind == KindListDeletedSecrets) {
 				var p struct {
 					Value    []secretItem `json:"value"`
 					NextLink *string      `json:"nextLink"`
@@ -272,6 +284,9 @@ func FuzzServeRequest(f *testing.F) {
 				if fault.NextLink != "" && (p.NextLink == nil || *p.NextLink != fault.NextLink) {
 					t.Errorf("list page %s: nextLink not replaced by %s", out, fault.NextLink)
 				}
+			}
+			if strings.Contains(string(out), "deleted-value") {
+				t.Errorf("%s answer shows a deleted secret's value: %s", reqs[0].Kind, out)
 			}
 			if code == http.StatusOK && reqs[0].Kind == KindGetSecret {
 				var b secretBundle

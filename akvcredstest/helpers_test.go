@@ -1,6 +1,7 @@
 package akvcredstest_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,11 +11,14 @@ import (
 	"time"
 )
 
+// decodeBody decodes resp's JSON body into v and leaves the body readable
+// again, so that several checks can decode one error response.
 func decodeBody(resp *http.Response, v any) error {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
 	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
 	return json.Unmarshal(b, v)
 }
 

@@ -3,6 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,25 +18,8 @@ import (
 	"time"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestEmulator runs "akvcreds emulator" on random ports, then fetches from
 // it with "akvcreds fetch" through the AKVCREDS_EMULATOR_* variables it
@@ -44,26 +33,8 @@ func TestEmulator(t *testing.T) {
 	if err := os.WriteFile(seed, []byte(`{"vaults":[{"name":"seeded-vault","secrets":[{"name":"token","value":"`+value+`"}]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--seed", seed, "--ca-out", ca},
-			strings.NewReader(""), &bytes.Buffer{}, &stderr, func(string) string { return "" })
-	}()
-
+	stderr, stop := startEmulator(t, "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--seed", seed, "--ca-out", ca)
 	started := regexp.MustCompile(`on https://(127\.0\.0\.1:\d+), managed identity \(IMDS\) on http://(127\.0\.0\.1:\d+)`)
-	deadline := time.After(10 * time.Second)
-	for !strings.Contains(stderr.String(), "Serving until interrupted") {
-		select {
-		case code := <-done:
-			t.Fatalf("emulator exited with %d:\n%s", code, stderr.String())
-		case <-deadline:
-			t.Fatalf("emulator did not start:\n%s", stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 	m := started.FindStringSubmatch(stderr.String())
 	if m == nil {
 		t.Fatalf("no addresses in:\n%s", stderr.String())
@@ -91,14 +62,8 @@ func TestEmulator(t *testing.T) {
 	wantCode(t, r, exitOK)
 	noSecrets(t, r, value)
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("emulator exit %d", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("emulator did not stop")
+	if code := stop(); code != exitOK {
+		t.Errorf("emulator exit %d", code)
 	}
 	if !strings.HasSuffix(stderr.String(), "akvcreds emulator: stopped\n") {
 		t.Errorf("no stop message:\n%s", stderr.String())
@@ -116,4 +81,127 @@ func TestEmulatorBadSeed(t *testing.T) {
 	wantCode(t, r, exitUsage)
 	r = runCmd(t, nil, "", "emulator", "--seed", filepath.Join(dir, "missing.json"))
 	wantCode(t, r, exitUsage)
+}
+
+// startEmulator runs "akvcreds emulator" with args and returns its standard
+// error once it serves, and stop, which cancels it (as Ctrl-C does) and
+// returns its exit code; the test's cleanup stops it too. The emulator must
+// stop within ten seconds.
+func startEmulator(t *testing.T, args ...string) (stderr *testutil.SyncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr = &testutil.SyncBuffer{}
+	ch := make(chan int, 1)
+	go func() {
+		ch <- run(ctx, append([]string{"emulator"}, args...), strings.NewReader(""), &bytes.Buffer{}, stderr, func(string) string { return "" })
+	}()
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-ch:
+			case <-time.After(10 * time.Second):
+				t.Error("emulator did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(stderr.String(), "Serving until interrupted") {
+		select {
+		case code := <-ch:
+			t.Fatalf("emulator exited with %d:\n%s", code, stderr.String())
+		case <-deadline:
+			t.Fatalf("emulator did not start:\n%s", stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return stderr, stop
+}
+
+// TestEmulatorRequestLog runs the emulator with --log and --admin-addr,
+// sends it a token request the way any client would (the real host name,
+// trusting the printed CA), and reads the request back from the log file
+// and the admin listener.
+func TestEmulatorRequestLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, logFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "requests.jsonl")
+	stderr, _ := startEmulator(t, "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--ca-out", ca,
+		"--log", logFile, "--admin-addr", "127.0.0.1:0")
+	out := stderr.String()
+	addr := regexp.MustCompile(`on https://(127\.0\.0\.1:\d+),`).FindStringSubmatch(out)
+	admin := regexp.MustCompile(`Request log, read-only: (http://127\.0\.0\.1:\d+/requests) `).FindStringSubmatch(out)
+	if addr == nil || admin == nil || !strings.Contains(out, "Request log: "+logFile+" (one JSON line per request)") {
+		t.Fatalf("start message lacks the addresses or the log:\n%s", out)
+	}
+
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr[1])
+		},
+	}}
+	defer hc.CloseIdleConnections()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {akvcredstest.DefaultClientID},
+		"client_secret": {akvcredstest.DefaultClientSecret}, "scope": {"https://vault.azure.net/.default"}}
+	resp, err := hc.PostForm("https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+
+	resp, err = http.Get(admin[1] + "?kind=token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []akvcredstest.Request
+	err = json.NewDecoder(resp.Body).Decode(&reqs)
+	resp.Body.Close()
+	if err != nil || len(reqs) != 1 || reqs[0].Status != 200 || reqs[0].Host != "login.microsoftonline.com" {
+		t.Errorf("admin /requests?kind=token: %v %+v", err, reqs)
+	}
+	if resp, err := http.Post(admin[1], "text/plain", strings.NewReader("")); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("admin listener accepts POST: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), akvcredstest.DefaultClientSecret) || strings.Count(string(b), "\n") != 1 ||
+		!strings.Contains(string(b), `"kind":"token"`) || !strings.Contains(string(b), `"status":200`) {
+		t.Errorf("log file:\n%s", b)
+	}
+}
+
+func TestEmulatorRequestLogBadFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := runCmd(t, nil, "", "emulator", "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--ca-out", filepath.Join(dir, "ca.pem"),
+		"--log", filepath.Join(dir, "no", "such", "dir", "log.jsonl"))
+	wantCode(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "opening --log") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	r = runCmd(t, nil, "", "emulator", "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--ca-out", filepath.Join(dir, "ca.pem"),
+		"--admin-addr", "256.0.0.1:0")
+	wantCode(t, r, exitFailure)
+	if !strings.Contains(r.stderr, "--admin-addr") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
 }
