@@ -7,33 +7,63 @@
 // service limit, with one typed error per failure that says what to fix, and
 // without ever printing a secret.
 //
+// # Authentication
+//
 // A Client authenticates in exactly one way: as an app registration with a
 // client secret ([WithClientSecret]) or a certificate
-// ([WithClientCertificate]), with Kubernetes workload identity
-// ([WithWorkloadIdentity]), from the standard AZURE_* variables
-// ([WithEnvironmentCredential]), as the host's system-assigned managed
-// identity ([WithSystemAssignedIdentity]), as a user-assigned managed identity
-// ([WithUserAssignedIdentity]), or with a credential the caller already holds
-// ([WithTokenCredential]). The identity needs the "Key Vault Secrets User"
-// role on the vault (Azure RBAC) or, under the access-policy model, the
-// secret "Get" permission ("List" too when no secret names are given).
+// ([WithClientCertificate]), from the standard AZURE_* variables, Kubernetes
+// workload identity included ([WithEnvironmentCredential]), as the host's
+// system-assigned managed identity ([WithSystemAssignedIdentity]), as a
+// user-assigned managed identity ([WithUserAssignedIdentity]), or with a
+// credential the caller already holds ([WithTokenCredential]). The identity
+// needs the "Key Vault Secrets User" role on the vault (Azure RBAC) or, under
+// the access-policy model, the secret "Get" permission ("List" too when a
+// vault is listed).
+//
+// # Fetching
 //
 //	c, err := akvcreds.New(
 //		akvcreds.WithClientSecret(tenantID, clientID, clientSecret),
 //		akvcreds.WithVaults("myvault"),
-//		akvcreds.WithSecrets("db-password", "api-key"),
+//		akvcreds.WithSecrets("db-password", "api-key"), // none: list the vault
 //	)
-//	if err != nil { ... }                      // bad input: wraps ErrInvalidArgument
-//	creds, err := c.FetchCredentials(ctx)      // every credential it got ...
-//	for _, e := range akvcreds.FetchErrors(err) { ... } // ... and one *FetchError per failure
+//	if err != nil { ... }                 // bad input: wraps ErrInvalidArgument
+//	creds, err := c.FetchCredentials(ctx) // every credential it got ...
+//	for _, fe := range akvcreds.FetchErrors(err) {
+//		log.Printf("%s: %s", fe.Kind, fe.Remedy) // ... and one *FetchError per failure
+//	}
 //
-// Failures wrap one of the sentinel errors ([ErrInvalidArgument],
-// [ErrUnauthenticated], [ErrForbidden], [ErrNotFound], [ErrDisabled],
-// [ErrThrottled], [ErrUnavailable], [ErrMalformed], [ErrExpired]); test them
-// with errors.Is.
+// [Client.FetchCredential] reads one "vault/secret". Per call,
+// [FetchNames] chooses other vaults and secrets and [FetchSummary] reports
+// what the call did. Without secret names, each vault is listed and every
+// enabled secret within its validity period is read; [WithFilters] (with
+// [NamePrefix], [NameGlob], [NameRegexp], [Tag], [ContentTypeIs], [Not],
+// [All], [Any], or a [Filter] of your own) decides on the listing, before
+// any value is read. [WithMapper] turns secrets into usernames and
+// passwords another way.
+//
+// # Errors
+//
+// Every failure is a [*FetchError] with a [Kind] — one of the sentinels
+// [ErrInvalidArgument], [ErrUnauthenticated], [ErrForbidden], [ErrNotFound],
+// [ErrDisabled], [ErrThrottled], [ErrUnavailable], [ErrMalformed],
+// [ErrExpired], tested with errors.Is or by comparing Kind — and a Remedy
+// that says what to fix in Azure. One bad secret never hides the good ones.
+//
+// # Watching and caching
+//
+// [Client.Watch] keeps credentials current: it lists the vaults every
+// interval, re-reads only what changed, and hands a [Batch] of what was
+// added, changed and removed to a handler; a handler that fails sees the
+// same changes again. [WithCache] serves repeat fetches from memory, and
+// [WithStaleOnError] keeps serving them, marked Stale, while Key Vault
+// cannot be reached.
+//
+// # Testing
 //
 // The package akvcredstest is an in-process Key Vault, Entra ID and
-// managed-identity emulator for testing code that uses akvcreds without Azure.
+// managed-identity emulator for testing code that uses akvcreds without
+// Azure: give its Client to [WithHTTPClient].
 package akvcreds
 
 import (
@@ -42,7 +72,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -56,131 +85,25 @@ import (
 	"github.com/akvcreds/akvcreds/internal/throttle"
 )
 
-// The kinds of failure. Every error from New and every *FetchError wraps
-// exactly one of them (a cancelled fetch wraps the context's error instead).
-var (
-	// ErrInvalidArgument: an option, vault, secret name or identifier is malformed.
-	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrUnauthenticated: no token could be had (wrong tenant or client ID,
-	// wrong or expired client secret, no managed identity), or Key Vault rejected it.
-	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrForbidden: the identity lacks permission (RBAC role or access policy),
-	// or the vault's firewall blocks the caller.
-	ErrForbidden = errors.New("forbidden")
-	// ErrNotFound: no such secret (or version) in the vault.
-	ErrNotFound = errors.New("not found")
-	// ErrDisabled: the secret is disabled.
-	ErrDisabled = errors.New("secret disabled")
-	// ErrThrottled: Key Vault kept answering 429 after akvcreds backed off and retried.
-	ErrThrottled = errors.New("throttled")
-	// ErrUnavailable: the network or Key Vault failed (connection errors, 5xx)
-	// after retries, or Azure answered in a way akvcreds does not recognise.
-	ErrUnavailable = errors.New("unavailable")
-	// ErrMalformed: the secret's value cannot be made into a credential (not
-	// the JSON the mapping expects, or the Mapper failed).
-	ErrMalformed = errors.New("malformed value")
-	// ErrExpired: a named secret is expired or not yet valid, and
-	// WithExpiredPolicy(ExpiredReject) is set.
-	ErrExpired = errors.New("secret expired or not yet valid")
-)
-
-// FetchError is one failed secret (or, with Secret empty, a failed listing of
-// a vault). Err wraps one of the sentinel errors and the underlying cause;
-// Error says what went wrong and what to do about it.
-type FetchError struct {
-	Vault   string // vault name
-	Secret  string // secret name; "" when listing the vault failed
-	Version string // the pinned version, if any
-	Err     error
-
-	// What Azure answered, when it answered: the HTTP status, Key Vault's
-	// error code ("Forbidden", "SecretNotFound", "Throttled", ...) or Entra
-	// ID's ("invalid_client"), the inner code ("ForbiddenByRbac",
-	// "AccessDenied", "ForbiddenByFirewall", "SecretDisabled"), the AADSTS
-	// code of a token failure ("AADSTS7000215") and Key Vault's request ID
-	// (x-ms-request-id), for support cases.
-	Status    int
-	Code      string
-	InnerCode string
-	AADSTS    string
-	RequestID string
-}
-
-// newFetchError fills in what Azure answered from err's chain.
-func newFetchError(vault, secret, version string, err error) *FetchError {
-	fe := &FetchError{Vault: vault, Secret: secret, Version: version, Err: err}
-	var ae *azure.Error
-	if errors.As(err, &ae) {
-		fe.Status, fe.Code, fe.InnerCode, fe.AADSTS, fe.RequestID = ae.Status, ae.Code, ae.InnerCode, ae.AADSTS, ae.RequestID
-	}
-	return fe
-}
-
-// Error implements error.
-func (e *FetchError) Error() string {
-	var b strings.Builder
-	b.WriteString("akvcreds: ")
-	fmt.Fprintf(&b, "vault %q", e.Vault)
-	if e.Secret != "" {
-		fmt.Fprintf(&b, " secret %q", e.Secret)
-	}
-	if e.Version != "" {
-		fmt.Fprintf(&b, " version %s", e.Version)
-	}
-	b.WriteString(": ")
-	if e.Err != nil {
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-// Unwrap returns Err.
-func (e *FetchError) Unwrap() error { return e.Err }
-
-// FetchErrors returns the *FetchError values joined in err (as returned by
-// FetchCredentials), in order. It returns nil for nil.
-func FetchErrors(err error) []*FetchError {
-	var out []*FetchError
-	var walk func(error)
-	walk = func(err error) {
-		switch e := err.(type) {
-		case nil:
-		case *FetchError:
-			out = append(out, e)
-		case interface{ Unwrap() []error }:
-			for _, x := range e.Unwrap() {
-				walk(x)
-			}
-		default:
-			var fe *FetchError
-			if errors.As(err, &fe) {
-				out = append(out, fe)
-			}
-		}
-	}
-	walk(err)
-	return out
-}
-
 // Client fetches credentials. It is safe for concurrent use, and keeps one
-// Key Vault client (with its token and authentication challenge) per vault
-// for its whole life. Create one with New and share it.
+// Key Vault client (with its token and authentication challenge) and one
+// pacer per vault for its whole life. Create one with New and share it.
 type Client struct {
 	cloud    cloud.Cloud
 	cred     azcore.TokenCredential
 	hc       *http.Client
-	ownedTr  *http.Transport // closed by Close when akvcreds created it
 	vaults   []vaultRef
-	secrets  []secretRef // nil: list every enabled secret
+	secrets  []secretRef // nil: list every vault
 	log      *slog.Logger
-	sem      chan struct{} // bounds in-flight Key Vault requests across all calls
+	sem      chan struct{} // bounds the Key Vault requests in flight
 	conc     int
-	cache    *cache.Cache[Credential] // nil when caching is off
+	cache    *cache.Cache[Credential] // nil without WithCache; holds credentials before mapping
 	flight   singleflight.Group
-	retry    retryPolicy
 	filters  filters
-	mapping  mapping
-	staleMax time.Duration // WithStaleOnError; 0: off
+	mapper   mapper
+	staleMax time.Duration
+	retry    retryPolicy
+	now      func() time.Time
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name
@@ -188,76 +111,137 @@ type Client struct {
 
 type vaultRef struct{ name, url string }
 
-type secretRef struct{ name, version string }
-
-// vaultConn is the per-vault state shared by every fetch.
-type vaultConn struct {
-	ref vaultRef
-	kv  *azure.Vault
-	lim *throttle.Limiter
-
-	mu     sync.Mutex
-	primed bool          // a request has been authenticated: the challenge is done
-	primer chan struct{} // closed when the request priming the vault finishes
+type retryPolicy struct {
+	maxRetries     int
+	delay          time.Duration
+	maxDelay       time.Duration
+	tryTimeout     time.Duration
+	throttleBudget time.Duration // 0: throttle.Budget
 }
 
-// New validates every option once and returns a Client. It makes no network
+// New checks every option and returns a Client. It makes no network
 // request: the first fetch authenticates. A bad option is an error wrapping
-// ErrInvalidArgument that names the option and the problem (never a secret);
-// all problems are reported together.
+// ErrInvalidArgument that names the option and the problem (never a
+// secret); all problems are reported together.
 func New(opts ...Option) (*Client, error) {
 	s := defaultSettings()
+	var errs []error
 	for i, o := range opts {
 		if o == nil {
-			s.problems = append(s.problems, invalid("New", fmt.Errorf("an Option is nil (option %d of %d)", i+1, len(opts))))
+			errs = append(errs, invalid("New", fmt.Errorf("an Option is nil (option %d of %d)", i+1, len(opts))))
 			continue
 		}
-		o.apply(&s)
+		if err := o.apply(&s); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	c, err := s.build()
+	cc, vaults, auth, more := s.resolve()
+	errs = append(errs, more...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c := &Client{
+		cloud:    cc,
+		vaults:   vaults,
+		secrets:  dedupSecrets(s.secrets),
+		log:      s.logger,
+		conc:     s.concurrency,
+		sem:      make(chan struct{}, s.concurrency),
+		filters:  s.filters,
+		mapper:   s.mapper,
+		staleMax: s.staleMax,
+		now:      s.now,
+		conns:    map[string]*vaultConn{},
+		retry: retryPolicy{
+			maxRetries:     s.maxRetries,
+			delay:          400 * time.Millisecond,
+			maxDelay:       10 * time.Second,
+			tryTimeout:     time.Minute,
+			throttleBudget: s.throttleBudget,
+		},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.hc = noRedirectClient(s.httpClient)
+	if s.cacheTTL > 0 {
+		c.cache = cache.New[Credential](s.cacheTTL)
+	}
+	cred, err := azure.NewCredential(auth, azure.CredentialOptions{Cloud: cc, HTTPClient: c.hc, MaxRetries: s.maxRetries, IMDSEndpoint: s.imdsEndpoint})
 	if err != nil {
-		return nil, err
+		return nil, invalid(s.auths[0].option, err)
 	}
+	c.cred = cred
 	return c, nil
 }
 
-// Close releases the Client's idle connections when akvcreds created the
-// HTTP transport (no WithHTTPClient). The Client must not be used afterwards.
-func (c *Client) Close() error {
-	if c.ownedTr != nil {
-		c.ownedTr.CloseIdleConnections()
+// sharedTransport is the transport of every Client made without
+// WithHTTPClient: one pool of connections per process, as with
+// http.DefaultTransport, with room for the default concurrency.
+var sharedTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+})
+
+// noRedirectClient returns a copy of hc (or a client on the shared
+// transport) that never follows redirects.
+func noRedirectClient(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = &http.Client{Transport: sharedTransport()}
 	}
-	return nil
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
-// Invalidate drops every cached credential, so the next fetch reads Key
-// Vault again. It does nothing without WithCache.
-func (c *Client) Invalidate() {
-	if c.cache != nil {
+// Invalidate drops cached credentials, so the next fetch reads Key Vault
+// again: those of the named secrets ("vault/secret", every version), or,
+// with no names, all of them. It does nothing without WithCache. A
+// malformed name is an error wrapping ErrInvalidArgument, and nothing is
+// dropped.
+func (c *Client) Invalidate(names ...string) error {
+	prefixes := make([]string, 0, len(names))
+	var errs []error
+	for _, n := range names {
+		id, err := ident.ParseIdentifier(n, c.cloud)
+		if err != nil {
+			errs = append(errs, invalid("Invalidate", err))
+			continue
+		}
+		prefixes = append(prefixes, cacheKeyPrefix(id.Vault, id.Secret))
+	}
+	if len(errs) > 0 || c.cache == nil {
+		return errors.Join(errs...)
+	}
+	if len(names) == 0 {
 		c.cache.Clear()
 	}
-}
-
-// InvalidateCredential drops the cached values of one "vault/secret" (every
-// version). It does nothing without WithCache.
-func (c *Client) InvalidateCredential(name string) error {
-	id, err := ident.ParseIdentifier(name, c.cloud)
-	if err != nil {
-		return invalid("InvalidateCredential", err)
-	}
-	if c.cache != nil {
-		c.cache.DeletePrefix(cacheKeyPrefix(id.Vault, id.Secret))
+	for _, p := range prefixes {
+		c.cache.DeletePrefix(p)
 	}
 	return nil
 }
 
-// conn returns the vault's shared state, creating its Key Vault client on
-// first use.
+// vaultConn is a vault's state for the Client's life.
+type vaultConn struct {
+	ref  vaultRef
+	kv   *azure.Vault
+	lim  *throttle.Limiter
+	gate gate
+}
+
+// conn returns the vault's state, creating its Key Vault client on first
+// use.
 func (c *Client) conn(ref vaultRef) (*vaultConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if vc, ok := c.conns[ref.name]; ok {
 		return vc, nil
+	}
+	vc := &vaultConn{ref: ref, lim: throttle.New(throttle.DefaultRate, throttle.DefaultBurst)}
+	if c.retry.throttleBudget > 0 {
+		vc.lim.SetBudget(c.retry.throttleBudget)
 	}
 	kv, err := azure.NewVault(ref.url, c.cred, azure.VaultOptions{
 		HTTPClient:    c.hc,
@@ -265,34 +249,41 @@ func (c *Client) conn(ref vaultRef) (*vaultConn, error) {
 		RetryDelay:    c.retry.delay,
 		MaxRetryDelay: c.retry.maxDelay,
 		TryTimeout:    c.retry.tryTimeout,
+		Pacer:         &pacer{lim: vc.lim, sem: c.sem},
 	})
 	if err != nil {
 		return nil, err
 	}
-	vc := &vaultConn{ref: ref, kv: kv, lim: throttle.New(throttle.DefaultRate, throttle.DefaultBurst)}
+	vc.kv = kv
 	c.conns[ref.name] = vc
 	return vc, nil
 }
 
-// enter admits a request to the vault. Until one request has been
-// authenticated, requests go one at a time, so that a burst of concurrent
-// first requests costs one authentication challenge and one token, not one
-// each. first reports whether the caller is priming the vault and must call
-// leave.
-func (vc *vaultConn) enter(ctx context.Context) (first bool, err error) {
+// gate sends a vault's first request alone: until the vault has answered a
+// request that carried a token, the others wait, so that a burst of first
+// requests costs one authentication challenge and one token, not one each.
+type gate struct {
+	mu     sync.Mutex
+	primed bool
+	primer chan struct{} // closed when the request priming the vault finishes
+}
+
+// enter admits a request. first reports whether the caller primes the
+// vault and must call leave.
+func (g *gate) enter(ctx context.Context) (first bool, err error) {
 	for {
-		vc.mu.Lock()
-		if vc.primed {
-			vc.mu.Unlock()
+		g.mu.Lock()
+		if g.primed {
+			g.mu.Unlock()
 			return false, nil
 		}
-		if vc.primer == nil {
-			vc.primer = make(chan struct{})
-			vc.mu.Unlock()
+		if g.primer == nil {
+			g.primer = make(chan struct{})
+			g.mu.Unlock()
 			return true, nil
 		}
-		wait := vc.primer
-		vc.mu.Unlock()
+		wait := g.primer
+		g.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
@@ -301,14 +292,14 @@ func (vc *vaultConn) enter(ctx context.Context) (first bool, err error) {
 	}
 }
 
-// leave ends a priming request; authenticated says whether the vault
-// accepted the token (any answer but an authentication failure).
-func (vc *vaultConn) leave(authenticated bool) {
-	vc.mu.Lock()
-	if authenticated {
-		vc.primed = true
+// leave ends a priming request; primed says whether the vault answered it
+// with a token attached (any answer but an authentication failure).
+func (g *gate) leave(primed bool) {
+	g.mu.Lock()
+	if primed {
+		g.primed = true
 	}
-	close(vc.primer)
-	vc.primer = nil
-	vc.mu.Unlock()
+	close(g.primer)
+	g.primer = nil
+	g.mu.Unlock()
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
+	"maps"
+	"mime"
 	"strconv"
 	"strings"
 	"time"
@@ -14,11 +14,12 @@ import (
 // redacted is what a Password shows wherever it is printed or encoded.
 const redacted = "[REDACTED]"
 
-// Password holds a secret's value. It prints, encodes and logs as
-// "[REDACTED]" in every fmt verb, encoding/json, encoding/xml and log/slog;
-// Reveal is the only way to read it. The value is kept in a closure, so even
-// reflection-based dumpers (such as the ones test assertion libraries use to
-// print a mismatch) cannot show it. The zero Password is empty.
+// Password holds a secret's value. It prints as "[REDACTED]" (fmt's %v, %s,
+// %q, and log/slog's text output) and encodes as "[REDACTED]" in
+// encoding/json; Reveal is the only way to read it. The value is kept in a
+// closure, so no other fmt verb, encoder or reflection-based dumper (such as
+// the ones assertion libraries print a mismatch with) can reach it either.
+// The zero Password is empty.
 //
 // Password values are not comparable with ==; compare Reveal() results.
 type Password struct {
@@ -38,146 +39,122 @@ func (p Password) Reveal() string {
 	return p.reveal()
 }
 
-// IsEmpty reports whether the value is the empty string.
-func (p Password) IsEmpty() bool { return p.Reveal() == "" }
-
 // String returns "[REDACTED]".
 func (p Password) String() string { return redacted }
-
-// GoString returns a redacted Go-syntax representation for %#v.
-func (p Password) GoString() string { return "akvcreds.Password(" + strconv.Quote(redacted) + ")" }
-
-// Format writes "[REDACTED]" for every verb (quoted for %q, Go syntax for %#v).
-func (p Password) Format(f fmt.State, verb rune) {
-	switch {
-	case verb == 'q':
-		_, _ = io.WriteString(f, strconv.Quote(redacted))
-	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, p.GoString())
-	default:
-		_, _ = io.WriteString(f, redacted)
-	}
-}
 
 // MarshalJSON encodes the password as the string "[REDACTED]".
 func (p Password) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(redacted)), nil }
 
-// MarshalText encodes the password as "[REDACTED]" (encoding/xml, YAML and
-// other text encoders).
-func (p Password) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+// SecretInfo is what Key Vault tells about a secret without its value: what
+// a listing shows, or what comes with a value. Filters (WithFilters) and the
+// mapping function (WithMapper) see it. Time fields are zero when Key Vault
+// does not set them.
+type SecretInfo struct {
+	Vault       string            // vault name, lower case
+	Secret      string            // secret name as Key Vault returns it
+	Version     string            // 32 hex characters; "" in a listing
+	ContentType string            // e.g. "application/json"; "" when not set
+	Tags        map[string]string // nil when there are none
+	Enabled     bool
+	NotBefore   time.Time
+	Expires     time.Time
+	Created     time.Time
+	Updated     time.Time
+	Managed     bool // the secret backs a Key Vault certificate
+}
 
-// LogValue implements slog.LogValuer: the password logs as "[REDACTED]".
-func (p Password) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// Credential is one Key Vault secret as a credential: the established
-// mapping is Name "vault/secret", Username the secret's name and Password its
-// value. The other fields are the secret's metadata; time fields are zero
-// when Key Vault does not set them.
+// Credential is one Key Vault secret as a credential: Name "vault/secret",
+// Username the secret's name and Password its value (unless WithMapper or
+// a JSON value says otherwise). The other fields are the secret's metadata,
+// as in SecretInfo.
 type Credential struct {
 	Name     string   `json:"name"`     // "vault/secret"
 	Vault    string   `json:"vault"`    // vault name, lower case
 	Secret   string   `json:"secret"`   // secret name as Key Vault returns it
-	Username string   `json:"username"` // the secret name
+	Username string   `json:"username"` // by default the secret name
 	Password Password `json:"password"` // prints as [REDACTED]; Reveal() for the value
 
 	Version     string            `json:"version,omitempty"` // 32 hex characters
-	ID          string            `json:"id,omitempty"`      // https://vault.vault.azure.net/secrets/secret/version
+	ID          string            `json:"id,omitempty"`      // https://VAULT.vault.azure.net/secrets/SECRET/VERSION
 	ContentType string            `json:"contentType,omitempty"`
-	Tags        map[string]string `json:"tags,omitempty" xml:"-"`
+	Tags        map[string]string `json:"tags,omitempty"`
 	Enabled     bool              `json:"enabled"`
 	NotBefore   time.Time         `json:"notBefore,omitzero"`
 	Expires     time.Time         `json:"expires,omitzero"`
 	Created     time.Time         `json:"created,omitzero"`
 	Updated     time.Time         `json:"updated,omitzero"`
+	Managed     bool              `json:"managed,omitempty"` // backs a Key Vault certificate
 
-	// Stale reports a value served from the cache after its TTL because Key
-	// Vault could not be reached (WithStaleOnError).
+	// Stale reports a value served from the cache after its time to live
+	// because Key Vault could not be reached (WithStaleOnError).
 	Stale bool `json:"stale,omitempty"`
 }
 
-// Expired reports whether the secret's expiry time has passed at now. Key
-// Vault still returns expired secrets; akvcreds leaves the decision to you.
-func (c Credential) Expired(now time.Time) bool {
-	return !c.Expires.IsZero() && !now.Before(c.Expires)
+// info returns the credential's metadata.
+func (c *Credential) info() SecretInfo {
+	return SecretInfo{Vault: c.Vault, Secret: c.Secret, Version: c.Version, ContentType: c.ContentType, Tags: c.Tags,
+		Enabled: c.Enabled, NotBefore: c.NotBefore, Expires: c.Expires, Created: c.Created, Updated: c.Updated, Managed: c.Managed}
 }
 
-// LogValue implements slog.LogValuer: the credential's identity and metadata,
-// never its value.
-func (c Credential) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("name", c.Name),
-		slog.String("username", c.Username),
-		slog.String("password", redacted),
+// newCredential makes the default credential of a secret read from Key Vault.
+func newCredential(info SecretInfo, id, value string) Credential {
+	return Credential{
+		Name: info.Vault + "/" + info.Secret, Vault: info.Vault, Secret: info.Secret, Username: info.Secret,
+		Password: newPassword(value), Version: info.Version, ID: id, ContentType: info.ContentType, Tags: info.Tags,
+		Enabled: info.Enabled, NotBefore: info.NotBefore, Expires: info.Expires, Created: info.Created, Updated: info.Updated,
+		Managed: info.Managed,
 	}
-	if c.Version != "" {
-		attrs = append(attrs, slog.String("version", c.Version))
+}
+
+// sameCredential reports whether two reads of a secret found nothing new.
+func sameCredential(a, b Credential) bool {
+	return a.Version == b.Version && a.Username == b.Username && a.Password.Reveal() == b.Password.Reveal() &&
+		a.ContentType == b.ContentType && a.Enabled == b.Enabled &&
+		a.NotBefore.Equal(b.NotBefore) && a.Expires.Equal(b.Expires) && a.Updated.Equal(b.Updated) &&
+		maps.Equal(a.Tags, b.Tags)
+}
+
+// outsideValidity describes why a secret is outside its validity period at
+// now ("" when it is within it).
+func outsideValidity(notBefore, expires, now time.Time) string {
+	switch {
+	case !notBefore.IsZero() && now.Before(notBefore):
+		return "not valid before " + notBefore.UTC().Format(time.RFC3339)
+	case !expires.IsZero() && !now.Before(expires):
+		return "expired at " + expires.UTC().Format(time.RFC3339)
 	}
-	if c.ContentType != "" {
-		attrs = append(attrs, slog.String("contentType", c.ContentType))
+	return ""
+}
+
+// mapper is the mapping function of WithMapper: it turns a secret into a
+// credential's username and password.
+type mapper = func(info SecretInfo, value Password) (username, password string, err error)
+
+// mapCredential applies the mapping function (or, without one, the default
+// mapping of JSON values) to a credential read from Key Vault. A failure
+// never quotes the value.
+func mapCredential(m mapper, cred *Credential) *failure {
+	if m == nil {
+		return mapJSON(cred)
 	}
-	return slog.GroupValue(attrs...)
+	u, p, err := m(cred.info(), cred.Password)
+	if err == nil {
+		cred.Username, cred.Password = u, newPassword(p)
+		return nil
+	}
+	var k Kind
+	if !errors.As(err, &k) || k == kindUnknown || k == kindCanceled {
+		k = kindMalformed
+	}
+	return fail(k, "the mapping function (WithMapper) refused the secret: "+err.Error(),
+		mapperRemedy(k, cred.Vault), err)
 }
 
-// JSONMode says when a secret's value is read as a JSON credential,
-// {"username": "...", "password": "..."}.
-type JSONMode int
-
-// The JSON modes.
-const (
-	// JSONByContentType (the default) reads values whose content type is
-	// application/json (or ends in +json). A JSON object with a string
-	// "password" field becomes the credential's password (and its "username",
-	// if any, the username); other valid JSON is kept whole as the password,
-	// as before; a value that is not valid JSON is an ErrMalformed failure.
-	JSONByContentType JSONMode = iota
-	// JSONAlways reads every value as a JSON credential: a value that is not
-	// a JSON object with a string "password" field is an ErrMalformed failure.
-	JSONAlways
-	// JSONNever keeps every value whole as the password.
-	JSONNever
-)
-
-// MapInput is what a Mapper sees of one secret.
-type MapInput struct {
-	Vault       string
-	Secret      string
-	Version     string
-	ContentType string
-	Tags        map[string]string
-	Value       Password
-}
-
-// Mapper turns a secret into a credential's username and password; it is
-// the escape hatch when neither the secret name, a tag nor a JSON value
-// holds the username. An error fails that secret with ErrMalformed (the
-// error's text is included: do not put the value in it).
-type Mapper func(in MapInput) (username, password string, err error)
-
-// ExpiredPolicy says what becomes of a named secret that is expired or not
-// yet valid. Key Vault still returns such secrets; listing skips them.
-type ExpiredPolicy int
-
-// The expiry policies.
-const (
-	// ExpiredReturn (the default) returns the credential, as Key Vault does,
-	// and logs a warning; Credential.Expired tells.
-	ExpiredReturn ExpiredPolicy = iota
-	// ExpiredReject reports the secret as a *FetchError wrapping ErrExpired.
-	ExpiredReject
-)
-
-// mapping is how secrets become credentials.
-type mapping struct {
-	usernameTag string
-	json        JSONMode
-	mapper      Mapper
-	naming      func(vault, secret string) string
-	expired     ExpiredPolicy
-}
-
-// custom reports whether username or password need more than the defaults.
-func (m *mapping) custom() bool {
-	return m.usernameTag != "" || m.json != JSONNever || m.mapper != nil
+func mapperRemedy(k Kind, vault string) string {
+	if k == kindExpired {
+		return fmt.Sprintf("set a new version with a later expiry date in vault %q, or extend the secret's expiry", vault)
+	}
+	return "store the value in the form the mapping function expects, or change the mapping function"
 }
 
 // credentialJSON is the shape of a JSON credential value.
@@ -186,55 +163,50 @@ type credentialJSON struct {
 	Password *string `json:"password"`
 }
 
-// isJSONContentType reports whether a content type says JSON.
-func isJSONContentType(ct string) bool {
-	mt := mediaType(ct)
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
-
-// apply computes the username and password of a secret. Errors never quote
-// the value.
-func (m *mapping) apply(cred *Credential) error {
-	if m.mapper != nil {
-		u, p, err := m.mapper(MapInput{Vault: cred.Vault, Secret: cred.Secret, Version: cred.Version,
-			ContentType: cred.ContentType, Tags: cred.Tags, Value: cred.Password})
-		if err != nil {
-			return fmt.Errorf("the Mapper failed: %w", err)
-		}
-		cred.Username, cred.Password = u, newPassword(p)
+// mapJSON is the default mapping: a value whose content type is
+// application/json (or ends in +json) and that is a JSON object with a
+// string "password" field becomes the password (and its "username", when not
+// empty, the username); other JSON is kept whole; a value that is not JSON
+// at all is malformed.
+func mapJSON(cred *Credential) *failure {
+	if !isJSONContentType(cred.ContentType) {
 		return nil
 	}
-	if m.usernameTag != "" {
-		if u := cred.Tags[m.usernameTag]; u != "" {
-			cred.Username = u
-		}
-	}
-	if m.json == JSONNever || (m.json == JSONByContentType && !isJSONContentType(cred.ContentType)) {
-		return nil
-	}
-	value := cred.Password.Reveal()
-	why := "content type " + strconv.Quote(cred.ContentType)
-	if m.json == JSONAlways {
-		why = "JSONAlways"
-	}
-	if !json.Valid([]byte(value)) {
-		var se *json.SyntaxError
-		var probe any
-		if err := json.Unmarshal([]byte(value), &probe); errors.As(err, &se) {
-			return fmt.Errorf("the value is not valid JSON (%s; syntax error at byte %d)", why, se.Offset)
-		}
-		return fmt.Errorf("the value is not valid JSON (%s)", why)
-	}
+	value := []byte(cred.Password.Reveal())
 	var cj credentialJSON
-	if err := json.Unmarshal([]byte(value), &cj); err != nil || cj.Password == nil {
-		if m.json == JSONByContentType {
-			return nil // JSON, but not a credential: the value stays whole
-		}
-		return errors.New(`the value is not a JSON object with a string "password" field (JSONAlways)`)
+	err := json.Unmarshal(value, &cj)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fail(kindMalformed,
+			fmt.Sprintf("the value is not valid JSON though its content type is %q (syntax error at byte %d)", cred.ContentType, se.Offset),
+			`store the value as JSON, e.g. {"username": "...", "password": "..."}, or change the secret's content type`, nil)
+	case err != nil && !json.Valid(value):
+		return fail(kindMalformed, fmt.Sprintf("the value is not valid JSON though its content type is %q", cred.ContentType),
+			`store the value as JSON, e.g. {"username": "...", "password": "..."}, or change the secret's content type`, nil)
+	case err != nil || cj.Password == nil:
+		return nil // JSON, but not a credential: the value stays whole
 	}
 	cred.Password = newPassword(*cj.Password)
 	if cj.Username != nil && *cj.Username != "" {
 		cred.Username = *cj.Username
 	}
 	return nil
+}
+
+// isJSONContentType reports whether a content type says JSON.
+func isJSONContentType(ct string) bool {
+	mt := mediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// mediaType is a content type's media type, lower case, without parameters.
+func mediaType(ct string) string {
+	if !strings.ContainsRune(ct, ';') {
+		return strings.ToLower(strings.TrimSpace(ct)) // no allocation when already lower case
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
 }

@@ -3,177 +3,171 @@ package akvcreds
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"path"
 	"regexp"
 	"strings"
-
-	"github.com/akvcreds/akvcreds/internal/azure"
 )
 
-// Filter selects secrets by their metadata. Key Vault has no server-side
-// filter, so in listing mode (no WithSecrets) filters run on the list's
-// metadata before any value is read: a secret filtered out costs no request.
-// For named secrets, name filters run before the read and tag and
-// content-type filters on the metadata returned with the value.
+// Filter selects secrets by what Key Vault tells about them (SecretInfo).
+// Key Vault has no server-side filter, so when a vault is listed, filters
+// run on the listing's metadata before any value is read: a secret filtered
+// out costs no request. A named secret is read first and filtered on the
+// metadata read with its value. A secret a filter leaves out is neither a
+// credential nor an error.
 //
-// All filters given must match. Build them with NamePrefix, NameGlob,
-// NameRegexp, TagEquals, TagPresent and ContentTypeIs; a malformed filter is
-// reported by New (WithFilters) or by the call (FetchFilters) as
-// ErrInvalidArgument.
+// Write one by setting Keep:
+//
+//	prod := akvcreds.Filter{Keep: func(s akvcreds.SecretInfo) bool { return s.Tags["env"] == "prod" }}
+//
+// or build one with NamePrefix, NameGlob, NameRegexp, Tag and ContentTypeIs,
+// and combine them with Not, All and Any. A malformed filter (a bad pattern,
+// a nil Keep) is reported by New as ErrInvalidArgument.
 type Filter struct {
-	desc  string
-	match func(azure.SecretProps) bool
-	names bool  // decided by the name alone
-	err   error // a construction problem, reported at validation
-}
+	// Keep reports whether the secret is kept.
+	Keep func(SecretInfo) bool
 
-// String describes the filter, e.g. `name prefix "db-"`.
-func (f Filter) String() string { return f.desc }
+	err error // a construction problem, reported by New
+}
 
 // NamePrefix keeps secrets whose name starts with one of the prefixes
 // (case-insensitive, as Key Vault names are).
 func NamePrefix(prefixes ...string) Filter {
-	f := Filter{desc: fmt.Sprintf("name prefix %q", prefixes), names: true}
-	if len(prefixes) == 0 {
-		f.err = errors.New("NamePrefix: no prefix given")
-	}
 	lower := make([]string, len(prefixes))
+	var err error
+	if len(prefixes) == 0 {
+		err = errors.New("NamePrefix: no prefix given")
+	}
 	for i, p := range prefixes {
 		if p == "" {
-			f.err = errors.New("NamePrefix: an empty prefix matches every secret; leave the filter out instead")
+			err = errors.New("NamePrefix: an empty prefix matches every secret; leave the filter out instead")
 		}
 		lower[i] = strings.ToLower(p)
 	}
-	f.match = func(p azure.SecretProps) bool {
-		n := strings.ToLower(p.Name)
-		for _, pre := range lower {
-			if strings.HasPrefix(n, pre) {
+	return Filter{err: err, Keep: func(s SecretInfo) bool {
+		n := strings.ToLower(s.Secret)
+		for _, p := range lower {
+			if strings.HasPrefix(n, p) {
 				return true
 			}
 		}
 		return false
-	}
-	return f
+	}}
 }
 
 // NameGlob keeps secrets whose name matches the shell pattern (path.Match
 // syntax: *, ?, [a-z]), case-insensitively.
 func NameGlob(pattern string) Filter {
-	f := Filter{desc: fmt.Sprintf("name glob %q", pattern), names: true}
 	lp := strings.ToLower(pattern)
-	if _, err := path.Match(lp, ""); err != nil {
-		f.err = fmt.Errorf("NameGlob: pattern %q is malformed: %w", pattern, err)
+	var err error
+	if _, perr := path.Match(lp, ""); perr != nil {
+		err = fmt.Errorf("NameGlob: pattern %q is malformed: %w", pattern, perr)
 	}
-	f.match = func(p azure.SecretProps) bool {
-		ok, _ := path.Match(lp, strings.ToLower(p.Name))
+	return Filter{err: err, Keep: func(s SecretInfo) bool {
+		ok, _ := path.Match(lp, strings.ToLower(s.Secret))
 		return ok
-	}
-	return f
+	}}
 }
 
 // NameRegexp keeps secrets whose name matches the regular expression (RE2
-// syntax, unanchored: use ^ and $ to anchor; add (?i) for case-insensitive).
+// syntax, unanchored: use ^ and $ to anchor; (?i) for case-insensitive).
 func NameRegexp(expr string) Filter {
-	f := Filter{desc: fmt.Sprintf("name regexp %q", expr), names: true}
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		f.err = fmt.Errorf("NameRegexp: %w", err)
-		f.match = func(azure.SecretProps) bool { return false }
-		return f
+		return Filter{err: fmt.Errorf("NameRegexp: %w", err), Keep: func(SecretInfo) bool { return false }}
 	}
-	f.match = func(p azure.SecretProps) bool { return re.MatchString(p.Name) }
-	return f
+	return Filter{Keep: func(s SecretInfo) bool { return re.MatchString(s.Secret) }}
 }
 
-// TagEquals keeps secrets that have the tag key with exactly this value.
-func TagEquals(key, value string) Filter {
-	f := Filter{desc: fmt.Sprintf("tag %s=%s", key, value)}
+// Tag keeps secrets that have the tag key set to one of values (compared
+// exactly), or, with no values, that have the tag key at all.
+func Tag(key string, values ...string) Filter {
+	var err error
 	if key == "" {
-		f.err = errors.New("TagEquals: the tag key is empty")
+		err = errors.New("Tag: the tag key is empty")
 	}
-	f.match = func(p azure.SecretProps) bool {
-		v, ok := p.Tags[key]
-		return ok && v == value
-	}
-	return f
-}
-
-// TagPresent keeps secrets that have the tag key, whatever its value.
-func TagPresent(key string) Filter {
-	f := Filter{desc: fmt.Sprintf("tag %s present", key)}
-	if key == "" {
-		f.err = errors.New("TagPresent: the tag key is empty")
-	}
-	f.match = func(p azure.SecretProps) bool {
-		_, ok := p.Tags[key]
-		return ok
-	}
-	return f
+	return Filter{err: err, Keep: func(s SecretInfo) bool {
+		v, ok := s.Tags[key]
+		if !ok || len(values) == 0 {
+			return ok
+		}
+		for _, want := range values {
+			if v == want {
+				return true
+			}
+		}
+		return false
+	}}
 }
 
 // ContentTypeIs keeps secrets whose content type is one of types, compared
-// case-insensitively and without parameters ("application/json; charset=utf-8"
-// matches "application/json"). "" matches secrets without a content type.
+// case-insensitively and without parameters ("application/json;
+// charset=utf-8" matches "application/json"). "" matches secrets without a
+// content type.
 func ContentTypeIs(types ...string) Filter {
-	f := Filter{desc: fmt.Sprintf("content type %q", types)}
+	var err error
 	if len(types) == 0 {
-		f.err = errors.New("ContentTypeIs: no content type given")
+		err = errors.New("ContentTypeIs: no content type given")
 	}
 	want := make(map[string]bool, len(types))
 	for _, t := range types {
 		want[mediaType(t)] = true
 	}
-	f.match = func(p azure.SecretProps) bool { return want[mediaType(p.ContentType)] }
-	return f
+	return Filter{err: err, Keep: func(s SecretInfo) bool { return want[mediaType(s.ContentType)] }}
 }
 
-// mediaType is a content type's media type, lower case, without parameters.
-func mediaType(ct string) string {
-	if !strings.ContainsRune(ct, ';') {
-		return strings.ToLower(strings.TrimSpace(ct)) // no allocation when already lower case
+// Not keeps the secrets f leaves out.
+func Not(f Filter) Filter {
+	return Filter{err: f.check(), Keep: func(s SecretInfo) bool { return !f.Keep(s) }}
+}
+
+// All keeps the secrets every filter keeps (all of none: every secret).
+// WithFilters already combines its filters this way.
+func All(fs ...Filter) Filter {
+	return Filter{err: checkAll(fs), Keep: func(s SecretInfo) bool { return filters(fs).keep(s) }}
+}
+
+// Any keeps the secrets at least one filter keeps (any of none: no secret).
+func Any(fs ...Filter) Filter {
+	return Filter{err: checkAll(fs), Keep: func(s SecretInfo) bool {
+		for _, f := range fs {
+			if f.Keep(s) {
+				return true
+			}
+		}
+		return false
+	}}
+}
+
+// check returns the filter's construction problem.
+func (f Filter) check() error {
+	if f.err != nil {
+		return f.err
 	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt
+	if f.Keep == nil {
+		return errors.New("a Filter has no Keep function")
 	}
-	return strings.ToLower(strings.TrimSpace(ct))
+	return nil
+}
+
+func checkAll(fs []Filter) error {
+	var errs []error
+	for _, f := range fs {
+		if err := f.check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // filters is a conjunction of filters.
 type filters []Filter
 
-func (fs filters) validate(option string) []error {
-	var errs []error
+// keep reports whether s passes every filter.
+func (fs filters) keep(s SecretInfo) bool {
 	for _, f := range fs {
-		if f.match == nil && f.err == nil {
-			errs = append(errs, invalid(option, errors.New("a zero Filter: build filters with NamePrefix, NameGlob, NameRegexp, TagEquals, TagPresent or ContentTypeIs")))
-		} else if f.err != nil {
-			errs = append(errs, invalid(option, f.err))
-		}
-	}
-	return errs
-}
-
-// keep reports whether p passes every filter; namesOnly limits the check to
-// the filters decided by the name.
-func (fs filters) keep(p azure.SecretProps, namesOnly bool) bool {
-	for _, f := range fs {
-		if namesOnly && !f.names {
-			continue
-		}
-		if !f.match(p) {
+		if !f.Keep(s) {
 			return false
 		}
 	}
 	return true
-}
-
-// hasMetadataFilters reports whether some filter needs more than the name.
-func (fs filters) hasMetadataFilters() bool {
-	for _, f := range fs {
-		if !f.names {
-			return true
-		}
-	}
-	return false
 }

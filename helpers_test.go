@@ -7,17 +7,11 @@ import (
 	"github.com/akvcreds/akvcreds/akvcredstest"
 )
 
-// newServer starts an emulator and checks, when the test ends, that nothing
-// tried to leave loopback.
-func newServer(t *testing.T, opts ...akvcredstest.Option) *akvcredstest.Server {
+// newServer starts an emulator; the test fails if anything tried to leave
+// loopback.
+func newServer(t testing.TB, opts ...akvcredstest.Option) *akvcredstest.Server {
 	t.Helper()
-	s := akvcredstest.NewTestServer(t, opts...)
-	t.Cleanup(func() {
-		if d := s.RefusedDials(); len(d) > 0 {
-			t.Errorf("dials outside the emulator were attempted: %v", d)
-		}
-	})
-	return s
+	return akvcredstest.NewTestServer(t, opts...)
 }
 
 // secretAuth is client-secret authentication as the emulator's default app.
@@ -26,19 +20,18 @@ func secretAuth() akvcreds.Option {
 }
 
 // newClient makes a Client whose traffic all goes to s.
-func newClient(t *testing.T, s *akvcredstest.Server, opts ...akvcreds.Option) *akvcreds.Client {
+func newClient(t testing.TB, s *akvcredstest.Server, opts ...akvcreds.Option) *akvcreds.Client {
 	t.Helper()
 	all := append([]akvcreds.Option{akvcreds.WithHTTPClient(s.Client())}, opts...)
 	c, err := akvcreds.New(all...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // countKind counts the logged requests of one kind to one host ("" any).
-func countKind(s *akvcredstest.Server, kind, host string) int {
+func countKind(s *akvcredstest.Server, kind akvcredstest.RequestKind, host string) int {
 	n := 0
 	for _, r := range s.Requests() {
 		if r.Kind == kind && (host == "" || r.Host == host) {
@@ -48,6 +41,7 @@ func countKind(s *akvcredstest.Server, kind, host string) int {
 	return n
 }
 
+// names lists the credentials' names.
 func names(creds []akvcreds.Credential) []string {
 	out := make([]string, len(creds))
 	for i, c := range creds {

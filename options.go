@@ -9,286 +9,300 @@ import (
 	"time"
 
 	"github.com/akvcreds/akvcreds/internal/azure"
-	"github.com/akvcreds/akvcreds/internal/cache"
 	"github.com/akvcreds/akvcreds/internal/cloud"
 	"github.com/akvcreds/akvcreds/internal/ident"
 )
 
-// Defaults and limits of the options.
-const (
-	// DefaultConcurrency is the default ceiling on Key Vault requests in
-	// flight per Client, across all vaults and calls.
-	DefaultConcurrency = 32
-	// MaxConcurrency is the largest value WithConcurrency accepts.
-	MaxConcurrency = 1024
-	// DefaultMaxRetries is how often a transient failure (408, 5xx, a dropped
-	// connection) is retried per request. Throttling (429) is retried
-	// separately, see WithThrottleRetries.
-	DefaultMaxRetries = 3
-	// DefaultThrottleRetries is how many 429 answers one request may get
-	// before its secret is reported as ErrThrottled.
-	DefaultThrottleRetries = 8
-)
-
-// Option configures a Client. Options are created by the With* functions of
-// this package only, and validated together by New.
+// Option configures a Client. Options are made by the With* functions of
+// this package only; each checks its own values as New applies it, and New
+// reports every problem together.
 type Option interface {
-	apply(*settings)
+	apply(*settings) error
 }
 
-type optionFunc func(*settings)
+// option is an Option named after the function that made it.
+type option struct {
+	name string
+	fn   func(*settings) error
+}
 
-func (f optionFunc) apply(s *settings) { f(s) }
-
-// Cloud selects the Azure cloud: its Key Vault host suffix and its Entra ID
-// authority host.
-type Cloud int
-
-// The supported clouds.
-const (
-	AzurePublic       Cloud = iota // .vault.azure.net, login.microsoftonline.com
-	AzureChina                     // .vault.azure.cn, login.chinacloudapi.cn
-	AzureUSGovernment              // .vault.usgovcloudapi.net, login.microsoftonline.us
-)
-
-// String returns the cloud's name, e.g. "AzurePublic".
-func (c Cloud) String() string {
-	if cc, ok := c.internal(); ok {
-		return cc.Name
+// apply applies the option, labelling every problem with its name.
+func (o option) apply(s *settings) error {
+	err := o.fn(s)
+	if err == nil {
+		return nil
 	}
-	return fmt.Sprintf("Cloud(%d)", int(c))
-}
-
-func (c Cloud) internal() (cloud.Cloud, bool) {
-	switch c {
-	case AzurePublic:
-		return cloud.Public(), true
-	case AzureChina:
-		return cloud.China(), true
-	case AzureUSGovernment:
-		return cloud.USGovernment(), true
-	}
-	return cloud.Cloud{}, false
-}
-
-// ParseCloud parses a cloud name such as "public", "AzureChina" or "usgov"
-// (case-insensitive).
-func ParseCloud(name string) (Cloud, error) {
-	cc, ok := cloud.ByName(name)
-	if ok {
-		for _, c := range []Cloud{AzurePublic, AzureChina, AzureUSGovernment} {
-			if x, _ := c.internal(); x.Name == cc.Name {
-				return c, nil
-			}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			errs = append(errs, invalid(o.name, e))
 		}
+		return errors.Join(errs...)
 	}
-	return 0, invalid("ParseCloud", fmt.Errorf("unknown cloud %q: use public, china or usgovernment", name))
+	return invalid(o.name, err)
 }
 
-type authSetting struct {
-	option string
-	cfg    azure.AuthConfig
-}
+func newOption(name string, fn func(*settings) error) Option { return option{name: name, fn: fn} }
 
-// settings collects the raw option values; New validates them all at once.
+// maxConcurrency is the largest value WithConcurrency accepts.
+const maxConcurrency = 1024
+
+// settings collects the option values; New checks what spans options.
 type settings struct {
-	auths           []authSetting
-	vaults          []string
-	secrets         []string
-	httpClient      *http.Client
-	httpClientSet   bool
-	concurrency     int
-	cacheTTL        time.Duration
-	cacheSet        bool
-	cloud           Cloud
-	logger          *slog.Logger
-	loggerSet       bool
+	auths       []authSetting
+	vaults      []vaultInput
+	secrets     []secretRef
+	httpClient  *http.Client
+	concurrency int
+	cacheTTL    time.Duration
+	staleMax    time.Duration
+	cloud       *cloud.Cloud // nil: from the vault URLs, else public
+	logger      *slog.Logger
+	filters     filters
+	mapper      mapper
+	// Not options: set by the package's tests.
 	maxRetries      int
-	throttleRetries int
-	problems        []error // found while applying the options
-	filters         filters
-	mapping         mapping
-	namingSet       bool
-	mapperSet       bool
-	staleMax        time.Duration
-	staleSet        bool
+	throttleBudget  time.Duration
+	imdsEndpoint    string
+	now             func() time.Time
 }
 
 func defaultSettings() settings {
-	return settings{
-		concurrency:     DefaultConcurrency,
-		cloud:           AzurePublic,
-		maxRetries:      DefaultMaxRetries,
-		throttleRetries: DefaultThrottleRetries,
-	}
+	return settings{concurrency: 32, maxRetries: 3, now: time.Now}
 }
 
-// WithVaults sets the vaults FetchCredentials reads, by name ("myvault") or
-// URL ("https://myvault.vault.azure.net/"), in the order results are
-// returned. Repeated calls add vaults; duplicates (names are
-// case-insensitive) collapse.
+// vaultInput is a vault as given: its name, and the cloud of its URL (nil
+// for a bare name).
+type vaultInput struct {
+	name  string
+	cloud *cloud.Cloud
+}
+
+// secretRef names a secret, optionally at one version.
+type secretRef struct{ name, version string }
+
+// WithVaults sets the vaults to read, by name ("myvault") or URL
+// ("https://myvault.vault.azure.net/"), in the order results are returned.
+// Repeated calls add vaults; duplicates (names are case-insensitive)
+// collapse. Default: none (every call must then name its vaults, with
+// FetchNames or FetchCredential).
 func WithVaults(vaults ...string) Option {
-	return optionFunc(func(s *settings) { s.vaults = append(s.vaults, vaults...) })
+	return newOption("WithVaults", func(s *settings) error {
+		var errs []error
+		for _, v := range vaults {
+			in, err := parseVaultInput(v)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.vaults = append(s.vaults, in)
+		}
+		return errors.Join(errs...)
+	})
 }
 
-// WithSecrets sets the secret names FetchCredentials reads from every vault,
-// in the order results are returned; "name/version" pins a version. Without
-// it (or with no names), FetchCredentials lists each vault and fetches every
-// enabled secret within its validity period. Duplicates collapse.
+// parseVaultInput checks a vault name, or a vault URL of any known cloud.
+func parseVaultInput(v string) (vaultInput, error) {
+	if !strings.Contains(v, "://") {
+		name, _, err := ident.Vault(v, cloud.Public())
+		return vaultInput{name: name}, err
+	}
+	c, ok := cloud.Public(), false
+	if i := strings.Index(v, "://"); i >= 0 {
+		host, _, _ := strings.Cut(v[i+3:], "/")
+		c, ok = cloud.ForVaultHost(host)
+	}
+	if !ok {
+		c = cloud.Public() // ident.Vault explains what is wrong with it
+	}
+	name, _, err := ident.Vault(v, c)
+	return vaultInput{name: name, cloud: &c}, err
+}
+
+// WithSecrets sets the secret names to read from every vault, in the order
+// results are returned; "name/version" pins a version. Duplicates collapse.
+// Default: none, which means every enabled secret of each vault that is
+// within its validity period, listed (that needs the "List" permission).
 func WithSecrets(names ...string) Option {
-	return optionFunc(func(s *settings) { s.secrets = append(s.secrets, names...) })
+	return newOption("WithSecrets", func(s *settings) error {
+		refs, err := parseSecrets(names)
+		s.secrets = append(s.secrets, refs...)
+		return err
+	})
+}
+
+func parseSecrets(names []string) ([]secretRef, error) {
+	var errs []error
+	var refs []secretRef
+	for _, n := range names {
+		name, version, pinned := strings.Cut(n, "/")
+		err := ident.SecretName(name)
+		if err == nil && pinned {
+			if err = ident.Version(version); err != nil {
+				err = fmt.Errorf("secret %q: %w", name, err)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		refs = append(refs, secretRef{name: name, version: version})
+	}
+	return refs, errors.Join(errs...)
 }
 
 // WithHTTPClient sends every request — Entra ID token requests, the
 // managed-identity endpoint and Key Vault — through hc. akvcreds never
 // follows redirects, so an Authorization header cannot travel to another
-// host. Default: a client with its own copy of http.DefaultTransport.
+// host. Default: a transport shared by every Client of the process that has
+// none, keeping up to 64 idle connections per host.
 func WithHTTPClient(hc *http.Client) Option {
-	return optionFunc(func(s *settings) { s.httpClient, s.httpClientSet = hc, true })
+	return newOption("WithHTTPClient", func(s *settings) error {
+		if hc == nil {
+			return errors.New("the *http.Client is nil")
+		}
+		s.httpClient = hc
+		return nil
+	})
 }
 
 // WithConcurrency sets the ceiling on Key Vault requests in flight for the
-// Client, across all vaults and concurrent calls (1 to MaxConcurrency;
-// default DefaultConcurrency). Each vault is further paced below Key Vault's
-// service limit of 4,000 requests per 10 seconds.
+// Client, across all vaults and concurrent calls (1 to 1024). Each vault is
+// further paced below Key Vault's service limit of 4,000 requests per 10
+// seconds. Default: 32.
 func WithConcurrency(n int) Option {
-	return optionFunc(func(s *settings) { s.concurrency = n })
+	return newOption("WithConcurrency", func(s *settings) error {
+		if n < 1 || n > maxConcurrency {
+			return fmt.Errorf("%d is out of range: use 1 to %d", n, maxConcurrency)
+		}
+		s.concurrency = n
+		return nil
+	})
 }
 
 // WithCache keeps fetched credentials in memory for ttl (less up to a tenth,
 // at random, so entries do not all expire together); repeat fetches within
-// that time make no request. Concurrent identical fetches always share one
-// request, cached or not.
+// that time make no request. Concurrent identical reads always share one
+// request, cached or not. Default: no cache.
 func WithCache(ttl time.Duration) Option {
-	return optionFunc(func(s *settings) { s.cacheTTL, s.cacheSet = ttl, true })
+	return newOption("WithCache", func(s *settings) error {
+		if ttl <= 0 {
+			return fmt.Errorf("TTL %v must be positive", ttl)
+		}
+		s.cacheTTL = ttl
+		return nil
+	})
 }
 
-// WithCloud selects the Azure cloud (default AzurePublic): vault names
-// resolve with its Key Vault suffix, vault URLs must belong to it, and
-// client-secret authentication uses its Entra ID authority host.
-func WithCloud(c Cloud) Option {
-	return optionFunc(func(s *settings) { s.cloud = c })
-}
-
-// WithLogger sets the structured logger (default: silent). akvcreds logs
-// vault and secret names, versions, outcomes, attempts and durations — never
-// a secret value, client secret or token.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(s *settings) { s.logger, s.loggerSet = l, true })
-}
-
-// WithMaxRetries sets how often a transient failure (408, 500, 502, 503,
-// 504, a dropped connection) is retried per request to Key Vault and to the
-// Entra ID token endpoint, with exponential backoff (0 to 10; default
-// DefaultMaxRetries; 0 disables). Managed-identity requests on a VM use
-// their own bounded retries (4 attempts, backoff from 0.5 s).
-func WithMaxRetries(n int) Option {
-	return optionFunc(func(s *settings) { s.maxRetries = n })
-}
-
-// WithThrottleRetries sets how many 429 answers one request may get before
-// its secret is reported as ErrThrottled (1 to 100; default
-// DefaultThrottleRetries). Between them the whole vault pauses for the
-// Retry-After Azure sends, or a jittered backoff when it sends none.
-func WithThrottleRetries(n int) Option {
-	return optionFunc(func(s *settings) { s.throttleRetries = n })
-}
-
-// WithStaleOnError serves a cached credential up to maxStale past its TTL,
-// marked Stale, when Key Vault cannot give a fresh one because of the
-// network, a 5xx, persistent throttling or an unreachable token endpoint —
-// not when Azure answers that the secret is gone, disabled or forbidden. A
-// stale serve is logged as a warning and counted in the Summary. Needs
-// WithCache.
+// WithStaleOnError serves a cached credential up to maxStale past its time
+// to live, marked Stale, when Key Vault cannot give a fresh one because of
+// the network, a 5xx, persistent throttling or an unreachable token endpoint
+// — never when Azure answers that the secret is gone, disabled or
+// forbidden. A stale serve is logged as a warning and counted in the
+// Summary. Needs WithCache. Default: off.
 func WithStaleOnError(maxStale time.Duration) Option {
-	return optionFunc(func(s *settings) { s.staleMax, s.staleSet = maxStale, true })
+	return newOption("WithStaleOnError", func(s *settings) error {
+		if maxStale <= 0 {
+			return fmt.Errorf("%v must be positive", maxStale)
+		}
+		s.staleMax = maxStale
+		return nil
+	})
+}
+
+// WithCloud selects the Azure cloud by name: "public", "china" or
+// "usgovernment" (case-insensitive). Vault names resolve with its Key Vault
+// suffix, vault URLs must belong to it, and the app-registration modes
+// authenticate with its Entra ID authority host. Default: the cloud of the
+// vault URLs given to WithVaults, else "public".
+func WithCloud(name string) Option {
+	return newOption("WithCloud", func(s *settings) error {
+		c, ok := cloud.ByName(name)
+		if !ok {
+			return fmt.Errorf("unknown cloud %q: use public, china or usgovernment", name)
+		}
+		s.cloud = &c
+		return nil
+	})
+}
+
+// WithLogger sets the structured logger. akvcreds logs vault and secret
+// names, versions, outcomes, attempts and durations — never a secret value,
+// client secret or token. Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return newOption("WithLogger", func(s *settings) error {
+		if l == nil {
+			return errors.New("the *slog.Logger is nil")
+		}
+		s.logger = l
+		return nil
+	})
 }
 
 // WithFilters keeps only the secrets that pass every filter (see Filter).
-// In listing mode they run on the list's metadata, so a secret filtered out
-// is never read. Repeated calls add filters.
+// Repeated calls add filters. Default: every secret.
 func WithFilters(f ...Filter) Option {
-	return optionFunc(func(s *settings) { s.filters = append(s.filters, f...) })
+	return newOption("WithFilters", func(s *settings) error {
+		s.filters = append(s.filters, f...)
+		return checkAll(f)
+	})
 }
 
-// WithUsernameTag takes each credential's username from the secret's tag of
-// that name (for example "username"), falling back to the secret name when
-// the tag is absent or empty.
-func WithUsernameTag(tag string) Option {
-	return optionFunc(func(s *settings) { s.mapping.usernameTag = tag; s.problems = append(s.problems, tagProblem(tag)...) })
+// WithMapper maps each secret to its credential's username and password
+// with m, which sees the secret's metadata and value. m's error fails that
+// secret: with the kind of a sentinel m's error wraps (return ErrExpired to
+// refuse an expired secret), else ErrMalformed; the error's text is shown,
+// so never put the value in it. m must be safe for concurrent use.
+//
+// Default: the username is the secret's name and the password its value;
+// a value whose content type is application/json (or ends in +json) and that
+// is a JSON object with a string "password" field gives the password (and
+// its non-empty "username" the username); a value with such a content type
+// that is not JSON at all fails with ErrMalformed.
+func WithMapper(m func(info SecretInfo, value Password) (username, password string, err error)) Option {
+	return newOption("WithMapper", func(s *settings) error {
+		if m == nil {
+			return errors.New("the mapping function is nil")
+		}
+		s.mapper = m
+		return nil
+	})
 }
 
-func tagProblem(tag string) []error {
-	if tag == "" {
-		return []error{invalid("WithUsernameTag", errors.New("the tag name is empty"))}
-	}
-	return nil
-}
-
-// WithJSONValues says when a value is read as a JSON credential
-// {"username": ..., "password": ...} (default JSONByContentType).
-func WithJSONValues(m JSONMode) Option {
-	return optionFunc(func(s *settings) { s.mapping.json = m })
-}
-
-// WithMapper maps each secret to its username and password with m, instead
-// of the secret name, WithUsernameTag and WithJSONValues.
-func WithMapper(m Mapper) Option {
-	return optionFunc(func(s *settings) { s.mapping.mapper, s.mapperSet = m, true })
-}
-
-// WithNaming names each credential with f(vault, secret) instead of
-// "vault/secret".
-func WithNaming(f func(vault, secret string) string) Option {
-	return optionFunc(func(s *settings) { s.mapping.naming, s.namingSet = f, true })
-}
-
-// WithExpiredPolicy says what becomes of a named secret that is expired or
-// not yet valid (default ExpiredReturn). Listing always skips them.
-func WithExpiredPolicy(p ExpiredPolicy) Option {
-	return optionFunc(func(s *settings) { s.mapping.expired = p })
-}
-
-// invalid wraps a validation problem: "akvcreds: OPTION: PROBLEM".
-func invalid(option string, err error) error {
-	return fmt.Errorf("akvcreds: %s: %w", option, &argError{err})
-}
-
-// argError is a validation problem; it matches ErrInvalidArgument.
-type argError struct{ err error }
-
-func (e *argError) Error() string        { return e.err.Error() }
-func (e *argError) Unwrap() error        { return e.err }
-func (e *argError) Is(target error) bool { return target == ErrInvalidArgument }
-
-type retryPolicy struct {
-	maxRetries      int
-	delay           time.Duration
-	maxDelay        time.Duration
-	tryTimeout      time.Duration
-	throttleRetries int
-}
-
-// build validates the settings and makes the Client.
-func (s *settings) build() (*Client, error) {
-	errs := s.problems
+// resolve checks what spans options and returns the cloud and the vaults.
+func (s *settings) resolve() (cloud.Cloud, []vaultRef, azure.AuthConfig, []error) {
+	var errs []error
 	bad := func(option string, err error) { errs = append(errs, invalid(option, err)) }
-
-	cc, ok := s.cloud.internal()
-	if !ok {
-		bad("WithCloud", fmt.Errorf("unknown cloud %d: use AzurePublic, AzureChina or AzureUSGovernment", int(s.cloud)))
-		cc = cloud.Public()
+	cc := cloud.Public()
+	switch {
+	case s.cloud != nil:
+		cc = *s.cloud
+	default:
+		for _, v := range s.vaults {
+			if v.cloud != nil {
+				cc = *v.cloud
+				break
+			}
+		}
 	}
-
+	var vaults []vaultRef
+	seen := map[string]bool{}
+	for _, v := range s.vaults {
+		if v.cloud != nil && v.cloud.Name != cc.Name {
+			bad("WithVaults", fmt.Errorf("vault %q is in %s, but the client uses %s: give every vault of one cloud (WithCloud)", v.name, v.cloud.Name, cc.Name))
+			continue
+		}
+		if !seen[v.name] {
+			seen[v.name] = true
+			vaults = append(vaults, vaultRef{name: v.name, url: "https://" + v.name + cc.VaultSuffix + "/"})
+		}
+	}
 	var auth azure.AuthConfig
 	switch len(s.auths) {
 	case 0:
-		bad("New", errors.New("no authentication: give exactly one of WithClientSecret, WithClientCertificate, WithWorkloadIdentity, WithEnvironmentCredential, WithSystemAssignedIdentity, WithUserAssignedIdentity or WithTokenCredential"))
+		bad("New", errors.New("no authentication: give exactly one of WithClientSecret, WithClientCertificate, WithEnvironmentCredential, WithSystemAssignedIdentity, WithUserAssignedIdentity or WithTokenCredential"))
 	case 1:
 		auth = s.auths[0].cfg
-		if err := validateAuth(auth); err != nil {
-			bad(s.auths[0].option, err)
-		}
 	default:
 		names := make([]string, len(s.auths))
 		for i, a := range s.auths {
@@ -296,151 +310,26 @@ func (s *settings) build() (*Client, error) {
 		}
 		bad("New", fmt.Errorf("more than one authentication option (%s): give exactly one", strings.Join(names, ", ")))
 	}
-
-	vaults, verrs := parseVaults(s.vaults, cc)
-	for _, err := range verrs {
-		bad("WithVaults", err)
+	if s.staleMax > 0 && s.cacheTTL == 0 {
+		bad("WithStaleOnError", errors.New("needs WithCache"))
 	}
-	secrets, serrs := parseSecrets(s.secrets)
-	for _, err := range serrs {
-		bad("WithSecrets", err)
-	}
-	if s.concurrency < 1 || s.concurrency > MaxConcurrency {
-		bad("WithConcurrency", fmt.Errorf("%d is out of range: use 1 to %d", s.concurrency, MaxConcurrency))
-	}
-	if s.cacheSet && s.cacheTTL <= 0 {
-		bad("WithCache", fmt.Errorf("TTL %v must be positive", s.cacheTTL))
-	}
-	if s.httpClientSet && s.httpClient == nil {
-		bad("WithHTTPClient", errors.New("the *http.Client is nil"))
-	}
-	if s.loggerSet && s.logger == nil {
-		bad("WithLogger", errors.New("the *slog.Logger is nil"))
-	}
-	if s.maxRetries < 0 || s.maxRetries > 10 {
-		bad("WithMaxRetries", fmt.Errorf("%d is out of range: use 0 to 10", s.maxRetries))
-	}
-	if s.throttleRetries < 1 || s.throttleRetries > 100 {
-		bad("WithThrottleRetries", fmt.Errorf("%d is out of range: use 1 to 100", s.throttleRetries))
-	}
-	errs = append(errs, s.filters.validate("WithFilters")...)
-	if s.mapping.json < JSONByContentType || s.mapping.json > JSONNever {
-		bad("WithJSONValues", fmt.Errorf("unknown JSONMode %d", int(s.mapping.json)))
-	}
-	if s.mapping.expired < ExpiredReturn || s.mapping.expired > ExpiredReject {
-		bad("WithExpiredPolicy", fmt.Errorf("unknown ExpiredPolicy %d", int(s.mapping.expired)))
-	}
-	if s.staleSet && (s.staleMax <= 0 || !s.cacheSet) {
-		bad("WithStaleOnError", fmt.Errorf("needs a positive duration (got %v) and WithCache", s.staleMax))
-	}
-	if s.mapperSet && s.mapping.mapper == nil {
-		bad("WithMapper", errors.New("the Mapper is nil"))
-	}
-	if s.namingSet && s.mapping.naming == nil {
-		bad("WithNaming", errors.New("the naming function is nil"))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-
-	c := &Client{
-		filters:  s.filters,
-		mapping:  s.mapping,
-		staleMax: s.staleMax,
-		cloud:    cc,
-		vaults:   vaults,
-		secrets:  secrets,
-		log:      s.logger,
-		conc:     s.concurrency,
-		sem:      make(chan struct{}, s.concurrency),
-		conns:    map[string]*vaultConn{},
-		retry: retryPolicy{
-			maxRetries:      s.maxRetries,
-			delay:           400 * time.Millisecond,
-			maxDelay:        10 * time.Second,
-			tryTimeout:      time.Minute,
-			throttleRetries: s.throttleRetries,
-		},
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	c.hc, c.ownedTr = noRedirectClient(s.httpClient, s.concurrency)
-	if s.cacheSet {
-		c.cache = cache.New[Credential](s.cacheTTL)
-	}
-	cred, err := newCredential(auth, cc, c.hc, s.maxRetries)
-	if err != nil {
-		return nil, invalid(s.auths[0].option, err)
-	}
-	c.cred = cred
-	return c, nil
+	return cc, vaults, auth, errs
 }
 
-// noRedirectClient returns a copy of hc (or a new client with its own
-// transport, keeping enough idle connections per host for the concurrency)
-// that never follows redirects.
-func noRedirectClient(hc *http.Client, concurrency int) (*http.Client, *http.Transport) {
-	var owned *http.Transport
-	if hc == nil {
-		owned = http.DefaultTransport.(*http.Transport).Clone()
-		owned.MaxIdleConnsPerHost = concurrency
-		hc = &http.Client{Transport: owned}
+// dedupSecrets drops repeated secret names (case-insensitive), keeping the
+// first.
+func dedupSecrets(in []secretRef) []secretRef {
+	if in == nil {
+		return nil
 	}
-	cp := *hc
-	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cp, owned
-}
-
-func parseVaults(in []string, cc cloud.Cloud) ([]vaultRef, []error) {
-	var out []vaultRef
-	var errs []error
+	out := make([]secretRef, 0, len(in))
 	seen := map[string]bool{}
-	for _, v := range in {
-		name, u, err := ident.Vault(v, cc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		out = append(out, vaultRef{name: name, url: u})
-	}
-	return out, errs
-}
-
-func parseSecrets(in []string) ([]secretRef, []error) {
-	var out []secretRef
-	var errs []error
-	seen := map[string]bool{}
-	for _, s := range in {
-		ref, err := parseSecretRef(s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		key := strings.ToLower(ref.name) + "/" + strings.ToLower(ref.version)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		out = append(out, ref)
-	}
-	return out, errs
-}
-
-// parseSecretRef parses "name" or "name/version".
-func parseSecretRef(s string) (secretRef, error) {
-	name, version, pinned := strings.Cut(s, "/")
-	if err := ident.SecretName(name); err != nil {
-		return secretRef{}, err
-	}
-	if pinned {
-		if err := ident.Version(version); err != nil {
-			return secretRef{}, fmt.Errorf("secret %q: %w", name, err)
+	for _, r := range in {
+		key := strings.ToLower(r.name) + "/" + strings.ToLower(r.version)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, r)
 		}
 	}
-	return secretRef{name: name, version: version}, nil
+	return out
 }

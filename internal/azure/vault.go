@@ -47,6 +47,9 @@ type VaultOptions struct {
 	RetryDelay    time.Duration // first backoff
 	MaxRetryDelay time.Duration
 	TryTimeout    time.Duration // per attempt; 0: none
+	// Pacer, when set, paces every request to the vault and retries its
+	// 429s (see Pacer); without one, a 429 is returned at once.
+	Pacer Pacer
 }
 
 // MaxListPages caps the pages one listing follows: 100,000 pages of Key
@@ -78,6 +81,9 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 		},
 		PerRetryPolicies: []policy.Policy{challengeGuard{host: host}, failFastOnUnknownHost{}, countAttempts{}},
 		Transport:        limitTransport(o.HTTPClient),
+	}
+	if o.Pacer != nil {
+		copts.PerCallPolicies = append(copts.PerCallPolicies, pacePolicy{o.Pacer})
 	}
 	c, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{ClientOptions: copts})
 	if err != nil {

@@ -1,0 +1,623 @@
+package akvcreds
+
+// The read engine. FetchCredentials, FetchCredential and every Watch cycle
+// are each one scan: it lists the vaults that are listed, decides what to
+// read, reads through a pool of workers (each read through the cache, one
+// request for concurrent identical reads, paced by the vault's pacer within
+// the Client's concurrency) and returns what it saw. The callers only shape
+// the result: a fetch returns it, a Watch compares it with what it knew.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/akvcreds/akvcreds/internal/azure"
+)
+
+// scan is one pass of the engine over some vaults.
+type scan struct {
+	c        *Client
+	useCache bool    // serve fresh cached values (and stale ones on failure)
+	filters  filters // the Client's
+	// need decides whether a listed secret (enabled, kept by the filters)
+	// is read; nil reads every one.
+	need   func(vs *vaultScan, info SecretInfo) bool
+	start  time.Time
+	vaults []*vaultScan
+}
+
+// vaultScan is one vault's part of a scan. Its producer and the workers
+// write it; the caller reads it after the scan.
+type vaultScan struct {
+	idx     int
+	ref     vaultRef
+	conn    *vaultConn
+	connErr error
+	named   []secretRef // the secrets to read, or to look for in the listing
+	list    bool        // list the vault (for named secrets: to see which changed)
+
+	mu       sync.Mutex
+	poison   *failure // a failure every further request to the vault would hit
+	accepted bool     // the vault answered a request of this scan
+	reads    []*read
+
+	// Written by the producer only.
+	listErr  *failure
+	complete bool // the listing ran to its end
+	pages    int
+	seen     map[string]listed // by lower-case name
+	skipped  [stateCount]int
+}
+
+// listed is a secret seen in a listing, and what the listing decided.
+type listed struct {
+	info  SecretInfo
+	state listState
+}
+
+// listState is why a listed secret is (not) read.
+type listState int
+
+const (
+	stateKeep        listState = iota // usable and kept by the filters
+	stateDisabled                     // disabled
+	stateNotYetValid                  // not-before in the future
+	stateExpired                      // expiry passed
+	stateFiltered                     // left out by a filter
+	stateCount
+)
+
+// read is one secret read of a scan.
+type read struct {
+	vs              *vaultScan
+	secret, version string
+	order           int // position among the named secrets; -1 when listed
+	start, done     time.Time
+	attempts        int
+	cred            Credential
+	err             *failure
+	filtered        bool // read, but left out by a filter
+	fromCache       bool
+}
+
+// newScan prepares a scan of plans.
+func (c *Client) newScan(plans []vaultPlan, useCache bool) *scan {
+	sc := &scan{c: c, useCache: useCache, filters: c.filters, start: c.now()}
+	for i, p := range plans {
+		vs := &vaultScan{idx: i, ref: p.ref, named: p.named, list: p.named == nil}
+		vs.conn, vs.connErr = c.conn(p.ref)
+		sc.vaults = append(sc.vaults, vs)
+	}
+	return sc
+}
+
+// run carries the scan out. It returns when every request it started has
+// finished.
+func (sc *scan) run(ctx context.Context) {
+	pending := sc.fromCache(ctx)
+	if len(pending) == 0 && !sc.listing() {
+		return // everything served from the cache: no goroutine needed
+	}
+	jobs := make(chan *read)
+	var producers, workers sync.WaitGroup
+	producers.Go(func() {
+		defer sc.recoverTo(nil)
+		for _, r := range pending {
+			if !sc.queue(ctx, r, jobs) {
+				return
+			}
+		}
+	})
+	for _, vs := range sc.vaults {
+		if vs.list && vs.connErr == nil {
+			producers.Go(func() {
+				defer sc.recoverTo(vs)
+				sc.produce(ctx, vs, jobs)
+			})
+		}
+	}
+	n := sc.c.conc
+	if !sc.listing() {
+		n = min(n, len(pending))
+	}
+	for range n {
+		workers.Go(func() {
+			for r := range jobs {
+				sc.read(ctx, r)
+			}
+		})
+	}
+	producers.Wait()
+	close(jobs)
+	workers.Wait()
+}
+
+// listing reports whether some vault is listed.
+func (sc *scan) listing() bool {
+	for _, vs := range sc.vaults {
+		if vs.list && vs.connErr == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// fromCache creates the reads of the named secrets of vaults read directly,
+// interleaved across vaults so that every vault makes progress together,
+// serves what it can from the cache, and returns the rest.
+func (sc *scan) fromCache(ctx context.Context) []*read {
+	var pending []*read
+	for j := 0; ; j++ {
+		more := false
+		for _, vs := range sc.vaults {
+			if vs.list || vs.connErr != nil || j >= len(vs.named) {
+				continue
+			}
+			more = true
+			s := vs.named[j]
+			r := vs.add(&read{secret: s.name, version: s.version, order: j})
+			if !sc.cached(ctx, r) {
+				pending = append(pending, r)
+			}
+		}
+		if !more {
+			return pending
+		}
+	}
+}
+
+// add records a read of the vault.
+func (vs *vaultScan) add(r *read) *read {
+	r.vs = vs
+	vs.mu.Lock()
+	vs.reads = append(vs.reads, r)
+	vs.mu.Unlock()
+	return r
+}
+
+// queue serves r from the cache or hands it to a worker; false means ctx
+// ended.
+func (sc *scan) queue(ctx context.Context, r *read, jobs chan<- *read) bool {
+	if sc.cached(ctx, r) {
+		return true
+	}
+	select {
+	case jobs <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// produce lists a vault and queues the reads it calls for.
+func (sc *scan) produce(ctx context.Context, vs *vaultScan, jobs chan<- *read) {
+	ok := sc.list(ctx, vs, func(l listed) bool {
+		if vs.named != nil || l.state != stateKeep || (sc.need != nil && !sc.need(vs, l.info)) {
+			return true // named secrets are looked up once the listing is complete
+		}
+		return sc.queue(ctx, vs.add(&read{secret: l.info.Secret, order: -1}), jobs)
+	}, sc.c.now())
+	switch {
+	case vs.named == nil:
+	case ok:
+		sc.queueNamed(ctx, vs, jobs, false)
+	case listRefused(vs.listErr):
+		// Listing is refused, but reading may not be: read every named secret.
+		sc.queueNamed(ctx, vs, jobs, true)
+	}
+	// Any other failure: keep everything, read nothing.
+}
+
+// queueNamed queues the reads of a vault's named secrets: all, or those a
+// complete listing shows enabled, kept by the filters and needed.
+func (sc *scan) queueNamed(ctx context.Context, vs *vaultScan, jobs chan<- *read, all bool) {
+	for i, s := range vs.named {
+		if !all {
+			l, found := vs.seen[strings.ToLower(s.name)]
+			if !found || !l.info.Enabled || l.state == stateFiltered {
+				continue
+			}
+			info := l.info
+			info.Version = s.version
+			if sc.need != nil && !sc.need(vs, info) {
+				continue
+			}
+		}
+		if !sc.queue(ctx, vs.add(&read{secret: s.name, version: s.version, order: i}), jobs) {
+			return
+		}
+	}
+}
+
+// list pages through a vault, recording every listed secret in vs.seen
+// and calling each for each new one (false stops). It reports whether the
+// listing ran to its end.
+func (sc *scan) list(ctx context.Context, vs *vaultScan, each func(listed) bool, now time.Time) bool {
+	vs.seen = map[string]listed{}
+	lister := vs.conn.kv.Lister()
+	for lister.More() {
+		var items []azure.SecretProps
+		vs.pages++
+		_, err := sc.c.call(ctx, vs, "list", func(ctx context.Context) error {
+			var err error
+			items, err = lister.Next(ctx)
+			return err
+		})
+		for _, it := range items {
+			key := strings.ToLower(it.Name)
+			if _, dup := vs.seen[key]; dup {
+				continue
+			}
+			l := listed{info: infoOf(vs.ref.name, it), state: sc.judge(vs.ref.name, it, now)}
+			vs.seen[key] = l
+			vs.skipped[l.state]++
+			if !each(l) {
+				vs.listErr = fail(kindCanceled, "listing stopped: "+ctx.Err().Error(), "", ctx.Err())
+				return false
+			}
+		}
+		if err != nil {
+			vs.listErr = sc.c.explain(ctx, err, vs.ref.name, "", "", "list")
+			return false
+		}
+	}
+	vs.complete = true
+	return true
+}
+
+// listRefused reports whether a listing failed for lack of permission (not
+// the firewall, which refuses reads too).
+func listRefused(f *failure) bool {
+	var ae *azure.Error
+	return f != nil && f.kind == kindForbidden && errors.As(f, &ae) && ae.InnerCode != "ForbiddenByFirewall"
+}
+
+// judge decides what becomes of a listed secret.
+func (sc *scan) judge(vault string, it azure.SecretProps, now time.Time) listState {
+	switch {
+	case !it.Enabled:
+		return stateDisabled
+	case !it.NotBefore.IsZero() && now.Before(it.NotBefore):
+		return stateNotYetValid
+	case !it.Expires.IsZero() && !now.Before(it.Expires):
+		return stateExpired
+	case !sc.filters.keep(infoOf(vault, it)):
+		return stateFiltered
+	}
+	return stateKeep
+}
+
+// infoOf is the public form of a secret's metadata.
+func infoOf(vault string, p azure.SecretProps) SecretInfo {
+	return SecretInfo{Vault: vault, Secret: p.Name, Version: p.Version, ContentType: p.ContentType, Tags: p.Tags,
+		Enabled: p.Enabled, NotBefore: p.NotBefore, Expires: p.Expires, Created: p.Created, Updated: p.Updated, Managed: p.Managed}
+}
+
+// cached serves a read from the cache, when the scan uses it and the
+// cache holds a fresh value.
+func (sc *scan) cached(ctx context.Context, r *read) bool {
+	if !sc.useCache {
+		return false
+	}
+	raw, ok := sc.c.cached(r.vs.ref.name, r.secret, r.version)
+	if !ok {
+		return false
+	}
+	sc.finish(ctx, r, raw, r.order >= 0)
+	r.fromCache = r.err == nil && !r.filtered
+	return true
+}
+
+// read reads one secret; it runs on a worker.
+func (sc *scan) read(ctx context.Context, r *read) {
+	r.start = time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			r.err = panicFailure(v)
+		}
+		r.done = time.Now()
+	}()
+	if ctx.Err() != nil {
+		r.err = notStarted(ctx)
+		return
+	}
+	raw, attempts, err := sc.c.get(ctx, r.vs, r.secret, r.version, sc.useCache)
+	r.attempts = attempts
+	if err != nil {
+		r.err = sc.c.explain(ctx, err, r.vs.ref.name, r.secret, r.version, "get")
+	} else {
+		sc.finish(ctx, r, raw, r.order >= 0)
+	}
+	sc.c.logRead(ctx, r)
+}
+
+// finish turns a secret as read (or cached) into the read's credential:
+// filtered (a named secret, on the metadata read with it), mapped, and
+// named as asked for.
+func (sc *scan) finish(ctx context.Context, r *read, raw Credential, filter bool) {
+	if filter && !sc.filters.keep(raw.info()) {
+		r.filtered = true
+		return
+	}
+	cred := raw
+	if cred.Secret == "" {
+		cred.Secret = r.secret
+	}
+	cred.Name, cred.Username = cred.Vault+"/"+cred.Secret, cred.Secret
+	if f := mapCredential(sc.c.mapper, &cred); f != nil {
+		r.err = f
+		return
+	}
+	if why := outsideValidity(cred.NotBefore, cred.Expires, sc.c.now()); why != "" {
+		sc.c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: returning a secret outside its validity period",
+			slog.String("vault", cred.Vault), slog.String("secret", cred.Secret), slog.String("validity", why))
+	}
+	r.cred = cred
+}
+
+// get reads one secret from Key Vault, or, when useCache, from the cache;
+// concurrent identical reads share one request. It returns the credential
+// before mapping and the number of requests sent with a token.
+func (c *Client) get(ctx context.Context, vs *vaultScan, secret, version string, useCache bool) (Credential, int, error) {
+	vault := vs.ref.name
+	key := cacheKey(vault, secret, version)
+	for {
+		ch := c.flight.DoChan(key, func() (v any, err error) {
+			res := flightResult{}
+			defer func() {
+				if p := recover(); p != nil {
+					err = panicFailure(p)
+				}
+				res.ownerDone = ctx.Err() != nil
+				v = res
+			}()
+			var s azure.Secret
+			res.attempts, err = c.call(ctx, vs, "get", func(ctx context.Context) error {
+				var err error
+				s, err = vs.conn.kv.Get(ctx, secret, version)
+				return err
+			})
+			if err != nil {
+				return res, err
+			}
+			res.cred = newCredential(infoOf(vault, s.SecretProps), s.ID, s.Value)
+			if c.cache != nil {
+				c.cache.Set(key, res.cred)
+			}
+			return res, nil
+		})
+		select {
+		case <-ctx.Done():
+			return Credential{}, 0, notStarted(ctx)
+		case res := <-ch:
+			out, _ := res.Val.(flightResult)
+			if res.Err != nil && out.ownerDone && ctx.Err() == nil {
+				continue // the shared request ran under another caller's context, which ended
+			}
+			if res.Err != nil && useCache {
+				if cred, ok := c.stale(ctx, key, res.Err); ok {
+					return cred, out.attempts, nil
+				}
+			}
+			return out.cred, out.attempts, res.Err
+		}
+	}
+}
+
+// flightResult is what a shared read returns to every caller.
+type flightResult struct {
+	cred      Credential
+	attempts  int
+	ownerDone bool // the context of the caller that ran it had ended
+}
+
+// call runs one Key Vault operation of a scan: after the vault's first
+// request (one at a time until the vault has answered one with a token),
+// unless the scan already knows the vault fails as a whole. The vault
+// client paces it and retries 429s and transient failures. attempts counts
+// the requests sent with a token.
+func (c *Client) call(ctx context.Context, vs *vaultScan, op string, fn func(context.Context) error) (attempts int, err error) {
+	if f := vs.poisoned(); f != nil {
+		return 0, f
+	}
+	first, err := vs.conn.gate.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	primed := false
+	if first {
+		defer func() { vs.conn.gate.leave(primed) }()
+	}
+	if f := vs.poisoned(); f != nil {
+		return 0, f
+	}
+	cctx, sent := azure.CountAttempts(ctx)
+	err = fn(cctx)
+	attempts = int(sent.Load())
+	if err == nil {
+		primed = true
+		vs.markAccepted()
+		return attempts, nil
+	}
+	ae := azure.Classify(err, op)
+	if attempts > 0 && ae.Status != 0 && ae.Op != "token" && ae.Kind != azure.KindUnauthenticated {
+		primed = true // the vault answered a request with a token
+		if ae.Status < 500 && ae.Kind != azure.KindThrottled {
+			vs.markAccepted()
+		}
+	}
+	if ctx.Err() == nil && vs.vaultWide(ae) {
+		vs.markWide(c.explain(ctx, ae, vs.ref.name, "", "", op))
+	}
+	return attempts, ae
+}
+
+// vaultWide reports whether a failure would hit every further request to
+// the vault in this scan, so the remaining secrets are reported without
+// more requests: no token, a rejected token or a malformed challenge, the
+// firewall, a vault host that does not resolve, a vault that kept
+// throttling past the pacer's budget, or a vault that failed (network,
+// 5xx, no answer in time) before it answered anything in this scan.
+func (vs *vaultScan) vaultWide(ae *azure.Error) bool {
+	switch {
+	case ae.Op == "token", ae.Kind == azure.KindUnauthenticated, ae.Kind == azure.KindThrottled,
+		ae.InnerCode == "ForbiddenByFirewall", ae.Code == "NoSuchHost":
+		return true
+	case ae.Kind == azure.KindUnavailable, ae.Kind == azure.KindCanceled:
+		vs.mu.Lock()
+		defer vs.mu.Unlock()
+		return !vs.accepted
+	}
+	return false
+}
+
+func (vs *vaultScan) poisoned() *failure {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return vs.poison
+}
+
+func (vs *vaultScan) markWide(f *failure) {
+	vs.mu.Lock()
+	if vs.poison == nil {
+		vs.poison = f
+	}
+	vs.mu.Unlock()
+}
+
+func (vs *vaultScan) markAccepted() {
+	vs.mu.Lock()
+	vs.accepted = true
+	vs.mu.Unlock()
+}
+
+// recoverTo turns a panic on a producer goroutine into a failed listing of
+// vs (or, for nil, of nothing: the reads not queued are reported unread).
+func (sc *scan) recoverTo(vs *vaultScan) {
+	if v := recover(); v != nil && vs != nil {
+		vs.listErr = panicFailure(v)
+	}
+}
+
+// panicFailure reports a panic recovered on one of akvcreds' goroutines,
+// without the panic's value unless it is a runtime error (which cannot hold
+// a secret).
+func panicFailure(v any) *failure {
+	what := fmt.Sprintf("a panic of type %T", v)
+	if re, ok := v.(runtime.Error); ok {
+		what = "a panic (" + re.Error() + ")"
+	}
+	return fail(kindMalformed, "akvcreds recovered from "+what+" while handling Azure's answer",
+		"report this to the akvcreds maintainers with the request ID from the logs", nil)
+}
+
+// notStarted is the failure of a read that never ran: ctx ended.
+func notStarted(ctx context.Context) *failure {
+	err := ctx.Err()
+	if err == nil {
+		err = errors.New("the call ended first")
+	}
+	return fail(kindCanceled, "not fetched: "+err.Error(), "", err)
+}
+
+// sortReads orders a vault's reads: named secrets as given, listed ones by
+// name (case-insensitive, then exact).
+func sortReads(rs []*read) {
+	slices.SortStableFunc(rs, func(a, b *read) int {
+		return cmp.Or(cmp.Compare(a.order, b.order),
+			cmp.Compare(strings.ToLower(a.secret), strings.ToLower(b.secret)), cmp.Compare(a.secret, b.secret))
+	})
+}
+
+func cacheKeyPrefix(vault, secret string) string {
+	return vault + "/" + strings.ToLower(secret) + "/"
+}
+
+func cacheKey(vault, secret, version string) string {
+	return string(appendCacheKey(nil, vault, secret, version))
+}
+
+// appendCacheKey appends cacheKey's result to b, so a lookup can build the
+// key on the stack.
+func appendCacheKey(b []byte, vault, secret, version string) []byte {
+	b = append(b, vault...)
+	b = append(b, '/')
+	b = appendLower(b, secret)
+	b = append(b, '/')
+	return appendLower(b, version)
+}
+
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// cached returns a fresh cached credential.
+func (c *Client) cached(vault, secret, version string) (Credential, bool) {
+	if c.cache == nil {
+		return Credential{}, false
+	}
+	var buf [192]byte
+	cred, fresh, ok := c.cache.GetBytes(appendCacheKey(buf[:0], vault, secret, version))
+	if !ok || !fresh {
+		return Credential{}, false
+	}
+	return cred, true
+}
+
+// stale returns the cached credential for key, marked Stale, when err is a
+// failure to reach Key Vault (not an answer about the secret) and the entry
+// expired less than WithStaleOnError's duration ago.
+func (c *Client) stale(ctx context.Context, key string, err error) (Credential, bool) {
+	if c.staleMax <= 0 || c.cache == nil {
+		return Credential{}, false
+	}
+	f := c.explain(ctx, err, "", "", "", "get")
+	if f.kind != kindUnavailable && f.kind != kindThrottled {
+		return Credential{}, false
+	}
+	cred, expiredFor, ok := c.cache.Stale(key)
+	if !ok || expiredFor > c.staleMax {
+		return Credential{}, false
+	}
+	cred.Stale = true
+	c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: serving a stale credential", slog.String("vault", cred.Vault),
+		slog.String("secret", cred.Secret), slog.String("error", f.Error()))
+	return cred, true
+}
+
+// logRead logs the outcome of one read.
+func (c *Client) logRead(ctx context.Context, r *read) {
+	level, msg := slog.LevelDebug, "akvcreds: secret fetched"
+	if r.err != nil {
+		level, msg = slog.LevelWarn, "akvcreds: secret not fetched"
+	}
+	if !c.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("vault", r.vs.ref.name), slog.String("secret", r.secret),
+		slog.Int("attempts", r.attempts), slog.Duration("duration", time.Since(r.start)),
+	}
+	if r.version != "" {
+		attrs = append(attrs, slog.String("version", r.version))
+	}
+	if r.err != nil {
+		attrs = append(attrs, slog.String("kind", r.err.kind.String()), slog.String("error", r.err.Error()))
+	}
+	c.log.LogAttrs(ctx, level, msg, attrs...)
+}
