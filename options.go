@@ -61,10 +61,10 @@ type settings struct {
 	filters     filters
 	mapper      mapper
 	// Not options: set by the package's tests.
-	maxRetries      int
-	throttleBudget  time.Duration
-	imdsEndpoint    string
-	now             func() time.Time
+	maxRetries     int
+	throttleBudget time.Duration
+	imdsEndpoint   string
+	now            func() time.Time
 }
 
 func defaultSettings() settings {

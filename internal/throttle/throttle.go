@@ -115,7 +115,7 @@ type Limiter struct {
 
 	budget       time.Duration // Budget, unless SetBudget changed it
 	episodeStart time.Time     // the first 429 of the current episode
-	giveUps      uint64    // changes whenever the waiting requests must fail
+	giveUps      uint64        // changes whenever the waiting requests must fail
 
 	rnd   *rand.Rand
 	now   func() time.Time
