@@ -1,22 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 // Identities of the certificate and workload identity tests, registered on
@@ -26,97 +16,32 @@ const (
 	workloadClientID = "6f1d8e2a-0000-4000-8000-00000000f1d0"
 	workloadIssuer   = "https://oidc.cluster.example.test/6f1d8e2a"
 	workloadSubject  = "system:serviceaccount:payments:api"
-
-	// The test-only PKCS#12 file of the library's tests (see
-	// internal/azure/testdata/README.md) and its password.
-	pfxPath     = "../../internal/azure/testdata/legacy.pfx"
-	pfxPassword = "pfx-password"
 )
 
-// testCert is a self-signed RSA-2048 certificate with its key, made once per
-// test binary: cert, the PEM file contents (certificate and PKCS#8 key) and
-// the lines of the key's PEM body, which must never be printed.
-type testCert struct {
-	cert     *x509.Certificate
-	pem      []byte
-	keyLines []string
-}
-
-var pemCert = sync.OnceValue(func() testCert {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "akvcreds-cli-test"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		panic(err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
-	var lines []string
-	for _, l := range strings.Split(string(keyPEM), "\n") {
-		if l != "" && !strings.HasPrefix(l, "-----") {
-			lines = append(lines, l)
-		}
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return testCert{cert: cert, pem: append(certPEM, keyPEM...), keyLines: lines}
-})
-
-// pfxCert is the certificate in pfxPath.
-func pfxCert(t *testing.T) *x509.Certificate {
-	t.Helper()
-	data, err := os.ReadFile(pfxPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, _, err := azidentity.ParseCertificates(data, []byte(pfxPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certs[0]
-}
-
-// authCase is the emulator, environment and arguments of one run with a new
-// authentication mode, and what must not appear in its output.
+// authCase is the environment and arguments of one run with the
+// certificate, workload identity or environment mode, and what must not
+// appear in its output.
 type authCase struct {
 	env     map[string]string
 	args    []string
 	secrets []string
 }
 
-// writeFile writes content to name in a new temporary directory.
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// certSetup registers the PEM test certificate for certClientID and writes
-// it to a file.
+// certSetup registers a PEM test certificate for certClientID and writes
+// it (certificate and key) to a file.
 func certSetup(t *testing.T, e *emu) (path string, secrets []string) {
 	t.Helper()
-	tc := pemCert()
-	e.srv.AddAppCertificate(akvcredstest.DefaultTenantID, certClientID, tc.cert)
-	return writeFile(t, "cert.pem", string(tc.pem)), tc.keyLines
+	c := testutil.NewCert(testutil.CertSpec{CommonName: "akvcreds-cli-test"})
+	e.srv.AddAppCertificate(akvcredstest.DefaultTenantID, certClientID, c.X509)
+	return testutil.WriteFile(t, "cert.pem", c.PEM()), testutil.PEMBodyLines(c.KeyPEM())
+}
+
+// pfxSetup registers the PKCS#12 fixture's certificate for certClientID and
+// writes the fixture to a file.
+func pfxSetup(t *testing.T, e *emu) string {
+	t.Helper()
+	e.srv.AddAppCertificate(akvcredstest.DefaultTenantID, certClientID, testutil.PFXCertificate())
+	return testutil.WriteFile(t, "legacy.pfx", testutil.LegacyPFX())
 }
 
 // workloadSetup registers a federated credential for workloadClientID and
@@ -126,7 +51,7 @@ func workloadSetup(t *testing.T, e *emu) (path string, secrets []string) {
 	e.srv.AddFederatedCredential(akvcredstest.DefaultTenantID, workloadClientID, workloadIssuer, workloadSubject)
 	tok := e.srv.IssueFederatedToken(workloadIssuer, workloadSubject, time.Hour)
 	parts := strings.Split(tok, ".")
-	return writeFile(t, "token", tok+"\n"), []string{tok, parts[len(parts)-1]}
+	return testutil.WriteFile(t, "token", []byte(tok+"\n")), []string{tok, parts[len(parts)-1]}
 }
 
 // newAuthCases are the successful runs with the certificate, workload
@@ -143,26 +68,21 @@ var newAuthCases = []struct {
 	{"certificate-env", func(t *testing.T, e *emu) authCase {
 		path, secrets := certSetup(t, e)
 		// A client secret in the environment is not used: --auth says certificate.
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID,
-			envClientID: certClientID, envCertPath: path, envClientSecret: "not-the-client-secret"}),
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
+			envCertPath, path, envClientSecret, "not-the-client-secret"),
 			secrets: append(secrets, "not-the-client-secret"), args: []string{"--auth", "certificate"}}
 	}},
-	{"certificate-chain", func(t *testing.T, e *emu) authCase {
-		path, secrets := certSetup(t, e)
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID}),
-			secrets: secrets, args: []string{"--auth", "certificate", "--certificate", path, "--send-certificate-chain"}}
-	}},
 	{"certificate-pkcs12-password-file", func(t *testing.T, e *emu) authCase {
-		e.srv.AddAppCertificate(akvcredstest.DefaultTenantID, certClientID, pfxCert(t))
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID}),
-			secrets: []string{pfxPassword}, args: []string{"--auth", "certificate", "--certificate", pfxPath,
-				"--certificate-password-file", writeFile(t, "password", pfxPassword+"\n")}}
+		path := pfxSetup(t, e)
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID),
+			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "certificate", "--certificate", path,
+				"--certificate-password-file", testutil.WriteFile(t, "password", []byte(testutil.PFXPassword+"\n"))}}
 	}},
 	{"certificate-pkcs12-password-env", func(t *testing.T, e *emu) authCase {
-		e.srv.AddAppCertificate(akvcredstest.DefaultTenantID, certClientID, pfxCert(t))
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID,
-			envCertPath: pfxPath, envCertPassword: pfxPassword}),
-			secrets: []string{pfxPassword}, args: []string{"--auth", "certificate"}}
+		path := pfxSetup(t, e)
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
+			envCertPath, path, envCertPassword, testutil.PFXPassword),
+			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "certificate"}}
 	}},
 	{"workload-identity-flags", func(t *testing.T, e *emu) authCase {
 		path, secrets := workloadSetup(t, e)
@@ -171,8 +91,7 @@ var newAuthCases = []struct {
 	}},
 	{"workload-identity-env", func(t *testing.T, e *emu) authCase {
 		path, secrets := workloadSetup(t, e)
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID,
-			envClientID: workloadClientID, envTokenFile: path}),
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, path),
 			secrets: secrets, args: []string{"--auth", "workload-identity"}}
 	}},
 	{"environment-client-secret", func(t *testing.T, e *emu) authCase {
@@ -180,55 +99,51 @@ var newAuthCases = []struct {
 	}},
 	{"environment-certificate", func(t *testing.T, e *emu) authCase {
 		path, secrets := certSetup(t, e)
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID,
-			envClientID: certClientID, envCertPath: path, "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"}),
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID, envCertPath, path),
 			secrets: secrets, args: []string{"--auth", "environment"}}
+	}},
+	{"environment-certificate-pkcs12", func(t *testing.T, e *emu) authCase {
+		path := pfxSetup(t, e)
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
+			envCertPath, path, envCertPassword, testutil.PFXPassword),
+			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "environment"}}
 	}},
 	{"environment-workload-identity", func(t *testing.T, e *emu) authCase {
 		path, secrets := workloadSetup(t, e)
-		return authCase{env: e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID,
-			envClientID: workloadClientID, envTokenFile: path}),
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, path),
 			secrets: secrets, args: []string{"--auth", "environment"}}
 	}},
 }
 
-func TestFetchNewAuthModes(t *testing.T) {
+// TestNewAuthModes fetches and checks with every certificate, workload
+// identity and environment case: one token request each, nothing secret
+// printed.
+func TestNewAuthModes(t *testing.T) {
 	t.Parallel()
 	for _, tt := range newAuthCases {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEmu(t)
-			values := seedFetch(e)
-			c := tt.setup(t, e)
-			args := append([]string{"fetch", "--vault", "app-vault", "--secret", "db-password"}, c.args...)
-			r := runCmd(t, c.env, "", args...)
-			wantCode(t, r, exitOK)
-			noSecrets(t, r, append(values, c.secrets...)...)
-			golden(t, "fetch_auth_ok", r.stdout)
-			if r.stderr != "" {
-				t.Errorf("stderr: %s", r.stderr)
-			}
-			if n := e.srv.Count(akvcredstest.KindToken); n != 1 {
-				t.Errorf("%d token requests, want 1", n)
-			}
-		})
-	}
-}
-
-func TestCheckNewAuthModes(t *testing.T) {
-	t.Parallel()
-	for _, tt := range newAuthCases {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEmu(t)
-			values := seedFetch(e)
-			c := tt.setup(t, e)
-			args := append([]string{"check", "--vault", "app-vault", "--secret", "db-password,api-key"}, c.args...)
-			r := runCmd(t, c.env, "", args...)
-			wantCode(t, r, exitOK)
-			noSecrets(t, r, append(values, c.secrets...)...)
-			goldenResult(t, "check_ok", r)
-		})
+		for cmd, secrets := range map[string]string{"fetch": "db-password", "check": "db-password,api-key"} {
+			t.Run(cmd+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				e := newEmu(t)
+				values := seedFetch(e)
+				c := tt.setup(t, e)
+				args := append([]string{cmd, "--vault", "app-vault", "--secret", secrets}, c.args...)
+				r := runCmd(t, c.env, "", args...)
+				wantCode(t, r, exitOK)
+				noSecrets(t, r, append(values, c.secrets...)...)
+				if cmd == "fetch" {
+					golden(t, "fetch_auth_ok", r.stdout)
+					if r.stderr != "" {
+						t.Errorf("stderr: %s", r.stderr)
+					}
+				} else {
+					goldenResult(t, "check_ok", r)
+				}
+				if n := e.srv.Count(akvcredstest.KindToken); n != 1 {
+					t.Errorf("%d token requests, want 1", n)
+				}
+			})
+		}
 	}
 }
 
@@ -243,15 +158,10 @@ func TestCheckForbiddenNewAuthModes(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var setup func(t *testing.T, e *emu) authCase
-			for _, c := range newAuthCases {
-				if c.name == tt.name {
-					setup = c.setup
-				}
-			}
+			i := authCaseIndex(tt.name)
 			e := newEmu(t)
 			values := seedFetch(e)
-			c := setup(t, e)
+			c := newAuthCases[i].setup(t, e)
 			e.srv.SetPermissions("app-vault", tt.clientID, akvcredstest.Permissions{})
 			args := append([]string{"check", "--vault", "app-vault", "--secret", "db-password"}, c.args...)
 			r := runCmd(t, c.env, "", args...)
@@ -265,6 +175,16 @@ func TestCheckForbiddenNewAuthModes(t *testing.T) {
 	}
 }
 
+// authCaseIndex is the index of the named case of newAuthCases.
+func authCaseIndex(name string) int {
+	for i, c := range newAuthCases {
+		if c.name == name {
+			return i
+		}
+	}
+	panic("no auth case " + name)
+}
+
 // TestFetchWorkloadIdentityRejected checks that a token Entra ID does not
 // accept (no federated credential for its subject) is an authentication
 // failure, exit 3, without the token in the output.
@@ -274,7 +194,7 @@ func TestFetchWorkloadIdentityRejected(t *testing.T) {
 	values := seedFetch(e)
 	e.srv.AddFederatedCredential(akvcredstest.DefaultTenantID, workloadClientID, workloadIssuer, workloadSubject)
 	tok := e.srv.IssueFederatedToken(workloadIssuer, "system:serviceaccount:payments:other", time.Hour)
-	path := writeFile(t, "token", tok)
+	path := testutil.WriteFile(t, "token", []byte(tok))
 	r := runCmd(t, e.env, "", "fetch", "--vault", "app-vault", "--secret", "db-password", "--auth", "workload-identity",
 		"--tenant-id", akvcredstest.DefaultTenantID, "--client-id", workloadClientID, "--federated-token-file", path)
 	wantCode(t, r, exitAuth)
@@ -283,52 +203,68 @@ func TestFetchWorkloadIdentityRejected(t *testing.T) {
 	goldenResult(t, "fetch_workload_identity_rejected", r)
 }
 
+// TestNewAuthModesBadInput checks the usage errors (exit 2, before any
+// request) of the certificate, workload identity and environment modes, for
+// fetch and check. "PFX" in args stands for a readable PKCS#12 file.
 func TestNewAuthModesBadInput(t *testing.T) {
 	t.Parallel()
-	ids := map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID}
+	ids := []string{envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID}
+	with := func(kv ...string) []string { return append(append([]string(nil), ids...), kv...) }
 	tests := []struct {
 		name string
-		env  map[string]string // added to the emulator's
+		env  []string // added to the emulator's, in pairs
 		args []string
 		want string // in stderr
 	}{
 		{"certificate-missing-file", ids,
 			[]string{"--auth", "certificate", "--certificate", "no-such-dir/cert.pem"}, "does not exist"},
-		{"certificate-missing-file-env", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID, envCertPath: "no-such-dir/cert.pem"},
+		{"certificate-missing-file-env", with(envCertPath, "no-such-dir/cert.pem"),
 			[]string{"--auth", "certificate"}, "does not exist"},
 		{"certificate-not-a-certificate", ids,
 			[]string{"--auth", "certificate", "--certificate", "testdata/fetch_help.golden"}, "certificate"},
 		{"certificate-no-file", ids, []string{"--auth", "certificate"}, "needs a certificate file"},
-		{"certificate-no-client-id", map[string]string{envTenantID: akvcredstest.DefaultTenantID},
+		{"certificate-no-client-id", []string{envTenantID, akvcredstest.DefaultTenantID},
 			[]string{"--auth", "certificate", "--certificate", "no-such-dir/cert.pem"}, "needs a client ID"},
 		{"certificate-password-flag", ids,
 			[]string{"--auth", "certificate", "--certificate", "no-such-dir/cert.pem", "--certificate-password", "pw-S3cret"}, "not defined"},
 		{"certificate-missing-password-file", ids,
-			[]string{"--auth", "certificate", "--certificate", pfxPath, "--certificate-password-file", "no-such-dir/password"}, "--certificate-password-file"},
-		{"certificate-without-auth-with-secret", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID, envClientSecret: "pw-S3cret"},
+			[]string{"--auth", "certificate", "--certificate", "PFX", "--certificate-password-file", "no-such-dir/password"}, "--certificate-password-file"},
+		{"certificate-wrong-password", ids,
+			[]string{"--auth", "certificate", "--certificate", "PFX", "--certificate-password-file", "testdata/fetch_help.golden"}, "password"},
+		{"certificate-without-auth-with-secret", []string{envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID, envClientSecret, "pw-S3cret"},
 			[]string{"--certificate", "no-such-dir/cert.pem"}, "is for --auth certificate"},
 		{"certificate-without-auth", ids, []string{"--certificate", "no-such-dir/cert.pem"}, "need --auth certificate"},
 		{"token-file-without-auth", ids, []string{"--federated-token-file", "no-such-dir/token"}, "needs --auth workload-identity"},
 		{"certificate-with-client-secret", ids,
-			[]string{"--auth", "certificate", "--certificate", pfxPath, "--client-secret-stdin"}, "two authentication modes"},
+			[]string{"--auth", "certificate", "--certificate", "PFX", "--client-secret-stdin"}, "two authentication modes"},
 		{"workload-identity-missing-token-file", ids,
 			[]string{"--auth", "workload-identity", "--federated-token-file", "no-such-dir/token"}, "does not exist"},
-		{"workload-identity-missing-token-file-env", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: workloadClientID, envTokenFile: "no-such-dir/token"},
+		{"workload-identity-missing-token-file-env", []string{envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, "no-such-dir/token"},
 			[]string{"--auth", "workload-identity"}, "does not exist"},
+		{"workload-identity-not-a-token", ids,
+			[]string{"--auth", "workload-identity", "--federated-token-file", "testdata/fetch_help.golden"}, "does not hold a JWT"},
 		{"workload-identity-no-token-file", ids, []string{"--auth", "workload-identity"}, "needs the service account token file"},
-		{"workload-identity-no-tenant-id", map[string]string{envClientID: workloadClientID},
+		{"workload-identity-no-tenant-id", []string{envClientID, workloadClientID},
 			[]string{"--auth", "workload-identity", "--federated-token-file", "no-such-dir/token"}, "needs a tenant ID"},
+		{"workload-identity-bad-client-id", ids,
+			[]string{"--auth", "workload-identity", "--client-id", "not-a-client-id", "--federated-token-file", "no-such-dir/token"}, "--client-id: client ID"},
 		{"workload-identity-with-certificate", ids,
-			[]string{"--auth", "workload-identity", "--federated-token-file", "no-such-dir/token", "--send-certificate-chain"}, "is for --auth certificate"},
+			[]string{"--auth", "workload-identity", "--federated-token-file", "no-such-dir/token", "--certificate-password-file", "no-such-dir/password"}, "is for --auth certificate"},
 		{"token-file-without-workload-identity", ids,
-			[]string{"--auth", "certificate", "--certificate", pfxPath, "--federated-token-file", "no-such-dir/token"}, "is for --auth workload-identity"},
+			[]string{"--auth", "certificate", "--certificate", "PFX", "--federated-token-file", "no-such-dir/token"}, "is for --auth workload-identity"},
 		{"environment-nothing-set", nil, []string{"--auth", "environment"}, "no authentication mode fits the environment"},
-		{"environment-no-client-id", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientSecret: "pw-S3cret"},
+		{"environment-no-client-id", []string{envTenantID, akvcredstest.DefaultTenantID, envClientSecret, "pw-S3cret"},
 			[]string{"--auth", "environment"}, "lacks AZURE_CLIENT_ID"},
-		{"environment-missing-certificate-file", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: certClientID, envCertPath: "no-such-dir/cert.pem"},
+		{"environment-bad-tenant-id", []string{envTenantID, "not a tenant", envClientID, certClientID, envClientSecret, "pw-S3cret"},
+			[]string{"--auth", "environment"}, "AZURE_TENANT_ID: tenant ID"},
+		{"environment-secret-with-space", with(envClientSecret, "pw-S3cret "),
+			[]string{"--auth", "environment"}, "white space"},
+		{"environment-missing-certificate-file", with(envCertPath, "no-such-dir/cert.pem"),
 			[]string{"--auth", "environment"}, "does not exist"},
-		{"environment-missing-token-file", map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: workloadClientID, envTokenFile: "no-such-dir/token"},
+		{"environment-missing-token-file", []string{envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, "no-such-dir/token"},
 			[]string{"--auth", "environment"}, "does not exist"},
+		{"environment-other-cloud", with(envClientSecret, "pw-S3cret", "AZURE_AUTHORITY_HOST", "https://login.chinacloudapi.cn/"),
+			[]string{"--auth", "environment"}, "AZURE_AUTHORITY_HOST"},
 		{"environment-with-tenant-id", ids,
 			[]string{"--auth", "environment", "--tenant-id", akvcredstest.DefaultTenantID}, "drop --tenant-id"},
 	}
@@ -336,11 +272,18 @@ func TestNewAuthModesBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEmu(t)
+			pfx := testutil.WriteFile(t, "legacy.pfx", testutil.LegacyPFX())
 			for _, cmd := range []string{"fetch", "check"} {
-				args := append([]string{cmd, "--vault", "app-vault", "--secret", "db-password"}, tt.args...)
-				r := runCmd(t, e.with(tt.env), "", args...)
+				args := []string{cmd, "--vault", "app-vault", "--secret", "db-password"}
+				for _, a := range tt.args {
+					if a == "PFX" {
+						a = pfx
+					}
+					args = append(args, a)
+				}
+				r := runCmd(t, e.with(tt.env...), "", args...)
 				wantCode(t, r, exitUsage)
-				noSecrets(t, r, akvcredstest.DefaultClientSecret, "pw-S3cret", pfxPassword)
+				noSecrets(t, r, akvcredstest.DefaultClientSecret, "pw-S3cret", testutil.PFXPassword)
 				if r.stdout != "" {
 					t.Errorf("%s: stdout: %q", cmd, r.stdout)
 				}
@@ -350,7 +293,7 @@ func TestNewAuthModesBadInput(t *testing.T) {
 				// A flag error is followed by the whole usage, recorded in
 				// fetch_help.golden.
 				if cmd == "fetch" && !strings.Contains(r.stderr, "\nUsage:") {
-					golden(t, "fetch_bad_"+tt.name, r.stderr)
+					golden(t, "fetch_bad_"+tt.name, strings.ReplaceAll(r.stderr, pfx, "<pfx>"))
 				}
 			}
 			if n := len(e.srv.Requests()); n != 0 {

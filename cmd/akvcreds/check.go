@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"github.com/akvcreds/akvcreds"
+	"github.com/akvcreds/akvcreds/internal/cloud"
+	"github.com/akvcreds/akvcreds/internal/ident"
 )
 
 const checkUsage = `Usage: akvcreds check --vault NAME [--secret NAME]... [flags]
@@ -18,7 +24,9 @@ Diagnoses access to Key Vault without printing any secret value. For every
 vault it checks whether the identity can authenticate, list the vault's
 secrets and get each secret (the --secret names, or every listed secret),
 and prints a table VAULT, SECRET, CHECK, RESULT, FIX on standard output,
-followed by the Azure CLI commands that grant missing permissions.
+followed by the Azure CLI commands that grant missing permissions. A secret
+that is expired or not yet valid fails as "expired", and one whose content
+type says JSON but whose value is not JSON fails as "malformed".
 ` + authHelp + `
 Exit status: 0 every check passed, 1 some failed, 2 bad input, 3
 authentication failed, 4 every check failed.
@@ -28,7 +36,7 @@ authentication failed, 4 every check failed.
 type checkRow struct {
 	vault, secret, check, result, fix string
 	failed, skipped                   bool
-	err                               error
+	err                               error // the failure
 }
 
 func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
@@ -38,208 +46,310 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	opts, principal, cleanup, err := cf.setup(stdin, stderr, env)
+	ck := &checker{timeout: cf.timeout}
+	c, principal, cleanup, code := cf.newClient("check", stdin, stderr, env,
+		akvcreds.WithMapper(checkMapper(time.Now)), akvcreds.WithFilters(ck.filter()))
+	if c == nil {
+		return code
+	}
 	defer cleanup()
-	if err != nil {
-		return reportSetup(stderr, "check", err)
-	}
-	c, err := akvcreds.New(opts...)
-	if err != nil {
-		return reportSetup(stderr, "check", err)
-	}
-	defer c.Close()
+	ck.c = c
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 
 	var rows []checkRow
+	cl := cf.cloudOf()
 	for _, v := range cf.vaults {
 		if isTerminal(stderr) {
-			fmt.Fprintf(stderr, "checking vault %s...\n", v)
+			fmt.Fprintf(stderr, "checking vault %s...\n", clean(v))
 		}
-		rows = append(rows, checkVault(ctx, c, v, cf.secrets)...)
+		rows = append(rows, ck.vault(ctx, vaultName(v, cl), cf.secrets)...)
 	}
-
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VAULT\tSECRET\tCHECK\tRESULT\tFIX")
-	var cmds []string
-	seen := map[string]bool{}
-	var passed, failed int
-	var failures []error
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.vault, orDash(r.secret), r.check, r.result, orDash(r.fix))
-		if r.skipped || (r.check == "authenticate" && !r.failed) {
-			continue
-		}
-		if !r.failed {
-			passed++
-			continue
-		}
-		failed++
-		failures = append(failures, r.err)
-		if cmd := fixCommand(r, principal); cmd != "" && !seen[cmd] {
-			seen[cmd] = true
-			cmds = append(cmds, cmd)
-		}
-	}
-	tw.Flush()
-	if len(cmds) > 0 {
-		fmt.Fprintln(stdout, "\nTo grant the missing permissions (fill in the <placeholders>):")
-		for _, c := range cmds {
-			fmt.Fprintln(stdout, "  "+c)
-		}
-	}
+	passed, failures := writeCheck(stdout, rows, principal)
 	if cf.verbose {
 		for _, err := range failures {
-			fmt.Fprintf(stderr, "error: %v\n", err)
+			fmt.Fprintf(stderr, "error: %s\n", clean(err.Error()))
 		}
 	}
-	if failed > 0 {
-		fmt.Fprintf(stderr, "akvcreds check: %d passed, %d failed\n", passed, failed)
+	if len(failures) > 0 {
+		fmt.Fprintf(stderr, "akvcreds check: %d passed, %d failed\n", passed, len(failures))
 	}
 	return exitCode(passed, errors.Join(failures...))
 }
 
-// checkVault checks one vault: authentication and listing (one listing
-// fetch), then a get of each named secret, or of each listed secret.
-func checkVault(ctx context.Context, c *akvcreds.Client, vault string, secrets []string) []checkRow {
-	creds, err := c.FetchCredentials(ctx, akvcreds.FetchVaults(vault), akvcreds.FetchSecrets())
-	if err != nil && len(akvcreds.FetchErrors(err)) == 0 {
-		// Not a per-vault failure (a bad FetchOption): report it as is.
-		return []checkRow{failRow(vault, "", "list", err)}
+// vaultName is the vault's name as akvcreds reports it (lower case, without
+// URL); New has checked it.
+func vaultName(v string, cl cloud.Cloud) string {
+	if name, _, err := ident.Vault(v, cl); err == nil {
+		return name
 	}
-	var listErr error
+	return v
+}
+
+// writeCheck writes the table, then the Azure CLI commands that grant what
+// the failed checks lack. It returns the number of checks passed and the
+// failures. Every cell is escaped for the terminal.
+func writeCheck(w io.Writer, rows []checkRow, principal string) (passed int, failures []error) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VAULT\tSECRET\tCHECK\tRESULT\tFIX")
+	var cmds []string
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(r.vault), clean(orDash(r.secret)), r.check, clean(r.result), clean(orDash(r.fix)))
+		switch {
+		case r.failed:
+			failures = append(failures, r.err)
+			if cmd := fixCommand(r, principal); cmd != "" && !slices.Contains(cmds, cmd) {
+				cmds = append(cmds, cmd)
+			}
+		case !r.skipped && r.check != "authenticate":
+			passed++
+		}
+	}
+	tw.Flush()
+	if len(cmds) > 0 {
+		fmt.Fprintln(w, "\nTo grant the missing permissions (fill in the <placeholders>):")
+		for _, c := range cmds {
+			fmt.Fprintln(w, "  "+clean(c))
+		}
+	}
+	return passed, failures
+}
+
+// checker runs check's fetches on one Client. While listOnly is set, its
+// filter keeps no listed secret, so that a vault's listing is checked
+// without reading every secret in it; named secrets are read with
+// listOnly unset. The vaults are checked one after the other.
+type checker struct {
+	c        *akvcreds.Client
+	listOnly atomic.Bool
+	timeout  time.Duration
+}
+
+func (ck *checker) filter() akvcreds.Filter {
+	return akvcreds.Filter{Keep: func(akvcreds.SecretInfo) bool { return !ck.listOnly.Load() }}
+}
+
+// vault checks one vault: authentication and listing (one listing fetch),
+// then a get of each named secret, or of each listed secret.
+func (ck *checker) vault(ctx context.Context, name string, secrets []string) []checkRow {
+	var sum akvcreds.Summary
+	ck.listOnly.Store(len(secrets) > 0)
+	creds, err := ck.c.FetchCredentials(ctx, akvcreds.FetchNames(name), akvcreds.FetchSummary(&sum))
+	ck.listOnly.Store(false)
+	fes := akvcreds.FetchErrors(err)
+	if err != nil && len(fes) == 0 {
+		// Not a failure of the vault (a malformed call): report it as is.
+		return []checkRow{ck.failRow(ctx, name, "", "list", err)}
+	}
+	var listErr *akvcreds.FetchError
 	var getErrs []*akvcreds.FetchError
-	for _, fe := range akvcreds.FetchErrors(err) {
+	for _, fe := range fes {
 		if fe.Secret == "" {
 			listErr = fe
 		} else {
 			getErrs = append(getErrs, fe)
 		}
 	}
-	// The vault's name as akvcreds reports it (lower case, without URL).
-	name := vault
-	if len(creds) > 0 {
-		name = creds[0].Vault
-	} else if fes := akvcreds.FetchErrors(err); len(fes) > 0 {
-		name = fes[0].Vault
+	rows, reached := ck.accessRows(ctx, name, listErr, sum)
+	switch {
+	case !reached:
+		return rows
+	case len(secrets) > 0:
+		return append(rows, ck.named(ctx, name, secrets)...)
+	case listErr != nil:
+		return append(rows, checkRow{vault: name, check: "get", result: "skipped: no --secret given and listing failed", skipped: true})
 	}
+	return append(rows, ck.listed(ctx, name, creds, getErrs)...)
+}
 
-	var rows []checkRow
+// accessRows are the authenticate and list rows of a vault. reached
+// reports whether Key Vault answered with the identity's token, so that
+// reading secrets can tell more.
+func (ck *checker) accessRows(ctx context.Context, name string, listErr *akvcreds.FetchError, sum akvcreds.Summary) (rows []checkRow, reached bool) {
+	authOK := checkRow{vault: name, check: "authenticate", result: "ok"}
 	switch {
 	case listErr == nil:
-		rows = append(rows, checkRow{vault: name, check: "authenticate", result: "ok"})
-	case errors.Is(listErr, akvcreds.ErrUnauthenticated):
-		rows = append(rows, failRow(name, "", "authenticate", listErr))
-		skip := checkRow{vault: name, result: "skipped: not authenticated", skipped: true}
-		skip.check = "list"
-		rows = append(rows, skip)
-		skip.check = "get"
-		return append(rows, skip)
-	case isAzureAnswer(listErr):
-		rows = append(rows, checkRow{vault: name, check: "authenticate", result: "ok"})
-	default:
-		// No such vault (DNS), network failure, timeout: nothing to learn
-		// from getting secrets either.
-		rows = append(rows, checkRow{vault: name, check: "authenticate", result: "unknown: vault not reached", skipped: true})
-		rows = append(rows, failRow(name, "", "list", listErr))
-		return append(rows, checkRow{vault: name, check: "get", result: "skipped: vault not reached", skipped: true})
+		return []checkRow{authOK, {vault: name, check: "list", result: listResult(sum)}}, true
+	case listErr.Kind == akvcreds.ErrUnauthenticated:
+		return []checkRow{
+			ck.failRow(ctx, name, "", "authenticate", listErr),
+			{vault: name, check: "list", result: "skipped: not authenticated", skipped: true},
+			{vault: name, check: "get", result: "skipped: not authenticated", skipped: true},
+		}, false
+	case listErr.Kind == akvcreds.ErrForbidden, listErr.Kind == akvcreds.ErrThrottled, listErr.Kind == akvcreds.ErrMalformed:
+		// Key Vault (or what answers for it) took the token and answered.
+		return []checkRow{authOK, ck.failRow(ctx, name, "", "list", listErr)}, true
 	}
-	if listErr != nil {
-		rows = append(rows, failRow(name, "", "list", listErr))
-	} else {
-		rows = append(rows, checkRow{vault: name, check: "list", result: fmt.Sprintf("ok: %d enabled secrets", len(creds)+len(getErrs))})
-	}
+	// No such vault (DNS), network failure, timeout: nothing to learn from
+	// getting secrets either.
+	return []checkRow{
+		{vault: name, check: "authenticate", result: "unknown: vault not reached", skipped: true},
+		ck.failRow(ctx, name, "", "list", listErr),
+		{vault: name, check: "get", result: "skipped: vault not reached", skipped: true},
+	}, false
+}
 
-	if len(secrets) == 0 {
-		if listErr != nil {
-			return append(rows, checkRow{vault: name, check: "get", result: "skipped: no --secret given and listing failed", skipped: true})
+// listResult describes a listing: the secrets a fetch would read, and those
+// it leaves out.
+func listResult(sum akvcreds.Summary) string {
+	n := sum.Listed - sum.SkippedDisabled - sum.SkippedExpired - sum.SkippedNotYetValid
+	res := fmt.Sprintf("ok: %d enabled secrets", n)
+	var skipped []string
+	for _, s := range []struct {
+		n    int
+		what string
+	}{{sum.SkippedDisabled, "disabled"}, {sum.SkippedExpired, "expired"}, {sum.SkippedNotYetValid, "not yet valid"}} {
+		if s.n > 0 {
+			skipped = append(skipped, fmt.Sprintf("%d %s", s.n, s.what))
 		}
-		// Every listed secret was fetched: report each, in name order.
-		type outcome struct {
-			secret string
-			err    error
-		}
-		var outs []outcome
-		for _, cr := range creds {
-			outs = append(outs, outcome{secret: cr.Secret})
-		}
-		for _, fe := range getErrs {
-			outs = append(outs, outcome{secret: fe.Secret, err: fe})
-		}
-		slices.SortFunc(outs, func(a, b outcome) int { return strings.Compare(a.secret, b.secret) })
-		for _, o := range outs {
-			rows = append(rows, getRow(name, o.secret, o.err))
-		}
-		return rows
 	}
+	if len(skipped) > 0 {
+		res += "; skipped " + strings.Join(skipped, ", ")
+	}
+	return res
+}
 
-	got, err := c.FetchCredentials(ctx, akvcreds.FetchVaults(vault), akvcreds.FetchSecrets(secrets...))
-	if err != nil && len(akvcreds.FetchErrors(err)) == 0 {
-		return append(rows, failRow(name, "", "get", err))
+// listed reports the get of every listed secret, in name order.
+func (ck *checker) listed(ctx context.Context, vault string, creds []akvcreds.Credential, getErrs []*akvcreds.FetchError) []checkRow {
+	var rows []checkRow
+	for _, cr := range creds {
+		rows = append(rows, checkRow{vault: vault, secret: cr.Secret, check: "get", result: "ok"})
+	}
+	for _, fe := range getErrs {
+		rows = append(rows, ck.failRow(ctx, vault, fe.Secret, "get", fe))
+	}
+	slices.SortStableFunc(rows, func(a, b checkRow) int { return strings.Compare(a.secret, b.secret) })
+	return rows
+}
+
+// named gets the named secrets of a vault, one row each, in the order
+// given (repeated names once).
+func (ck *checker) named(ctx context.Context, vault string, secrets []string) []checkRow {
+	names := make([]string, len(secrets))
+	for i, s := range secrets {
+		names[i] = vault + "/" + s
+	}
+	got, err := ck.c.FetchCredentials(ctx, akvcreds.FetchNames(names...))
+	fes := akvcreds.FetchErrors(err)
+	if err != nil && len(fes) == 0 {
+		return []checkRow{ck.failRow(ctx, vault, "", "get", err)}
 	}
 	ok := map[string]bool{}
 	for _, cr := range got {
 		ok[strings.ToLower(cr.Secret)] = true
 	}
-	failedBy := map[string]*akvcreds.FetchError{}
-	for _, fe := range akvcreds.FetchErrors(err) {
-		failedBy[strings.ToLower(fe.Secret)] = fe
+	failed := map[string]*akvcreds.FetchError{}
+	for _, fe := range fes {
+		failed[strings.ToLower(fe.Secret)] = fe
 	}
+	var rows []checkRow
 	seen := map[string]bool{}
 	for _, s := range secrets {
-		key := strings.ToLower(s)
-		if i := strings.IndexByte(key, '/'); i >= 0 {
-			key = key[:i]
-		}
+		key, _, _ := strings.Cut(strings.ToLower(s), "/")
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		if fe, bad := failedBy[key]; bad {
-			rows = append(rows, getRow(name, s, fe))
+		if fe := failed[key]; fe != nil {
+			rows = append(rows, ck.failRow(ctx, vault, s, "get", fe))
 		} else if ok[key] {
-			rows = append(rows, getRow(name, s, nil))
+			rows = append(rows, checkRow{vault: vault, secret: s, check: "get", result: "ok"})
 		}
 	}
 	return rows
 }
 
-func getRow(vault, secret string, err error) checkRow {
-	if err != nil {
-		return failRow(vault, secret, "get", err)
+// failRow is the row of a failed check: its kind's label and its fix.
+func (ck *checker) failRow(ctx context.Context, vault, secret, check string, err error) checkRow {
+	return checkRow{vault: vault, secret: secret, check: check, result: "FAIL: " + label(err), fix: ck.fix(ctx, err), failed: true, err: err}
+}
+
+// label is the label of a failure's kind ("forbidden", "expired", ...).
+func label(err error) string {
+	var fe *akvcreds.FetchError
+	if errors.As(err, &fe) {
+		return fe.Kind.String()
 	}
-	return checkRow{vault: vault, secret: secret, check: "get", result: "ok"}
+	var k akvcreds.Kind
+	if errors.As(err, &k) {
+		return k.String()
+	}
+	return "error"
 }
 
-func failRow(vault, secret, check string, err error) checkRow {
-	_, fix := splitFix(err)
-	return checkRow{vault: vault, secret: secret, check: check, result: "FAIL: " + kindOf(err), fix: fix, failed: true, err: err}
+// fix is what to do about a failure: check's own advice for a secret its
+// mapping function refused, else the failure's Remedy, else, when the
+// check ran out of time, to give it more.
+func (ck *checker) fix(ctx context.Context, err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.fix
+	}
+	var fe *akvcreds.FetchError
+	if errors.As(err, &fe) && fe.Remedy != "" {
+		return fe.Remedy
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("the check did not finish within --timeout %v: raise it", ck.timeout)
+	}
+	return ""
 }
 
-// isAzureAnswer reports whether a listing failure is Key Vault's answer to
-// an authenticated request (so a token was had and accepted). A listing that
-// is "not found" means the vault does not exist.
-func isAzureAnswer(err error) bool {
-	for _, k := range []error{akvcreds.ErrForbidden, akvcreds.ErrThrottled} {
-		if errors.Is(err, k) {
-			return true
+// refusal is the error of check's mapping function for a secret it
+// refuses: its kind (akvcreds.ErrExpired or ErrMalformed), what is wrong
+// (never the value) and the fix to show, with the az command that applies
+// it rather than the library's advice.
+type refusal struct {
+	kind        error
+	detail, fix string
+}
+
+func (r *refusal) Error() string { return r.detail }
+func (r *refusal) Unwrap() error { return r.kind }
+
+// checkMapper is check's mapping function: a secret outside its validity
+// period is refused as expired, and a value whose content type says JSON
+// but that is not JSON as malformed, as a program using them would find.
+// Otherwise the value is kept whole (check never prints it).
+func checkMapper(now func() time.Time) func(akvcreds.SecretInfo, akvcreds.Password) (string, string, error) {
+	return func(info akvcreds.SecretInfo, value akvcreds.Password) (string, string, error) {
+		t := now()
+		az := fmt.Sprintf("az keyvault secret set-attributes --vault-name %s --name %s", info.Vault, info.Secret)
+		switch {
+		case !info.NotBefore.IsZero() && t.Before(info.NotBefore):
+			nb := info.NotBefore.UTC().Format(time.RFC3339)
+			return "", "", &refusal{kind: akvcreds.ErrExpired, detail: "the secret is not valid before " + nb,
+				fix: fmt.Sprintf("the secret becomes valid at %s: wait, or move its activation date: %s --not-before <date>", nb, az)}
+		case !info.Expires.IsZero() && !t.Before(info.Expires):
+			exp := info.Expires.UTC().Format(time.RFC3339)
+			return "", "", &refusal{kind: akvcreds.ErrExpired, detail: "the secret expired at " + exp,
+				fix: fmt.Sprintf("the secret expired at %s: set a new version with a later expiry, or extend it: %s --expires <date>", exp, az)}
+		case isJSONType(info.ContentType) && !json.Valid([]byte(value.Reveal())):
+			return "", "", &refusal{kind: akvcreds.ErrMalformed, detail: fmt.Sprintf("the value is not valid JSON though its content type is %q", info.ContentType),
+				fix: fmt.Sprintf("store valid JSON in the secret, or change its content type: %s --content-type text/plain", az)}
 		}
+		return info.Secret, value.Reveal(), nil
 	}
-	return false
+}
+
+// isJSONType reports whether a content type says JSON: application/json,
+// or a type ending in +json.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(ct))
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 // fixCommand returns the Azure CLI command that grants what a failed check
 // lacks, or "".
 func fixCommand(r checkRow, principal string) string {
-	if !errors.Is(r.err, akvcreds.ErrForbidden) {
+	var fe *akvcreds.FetchError
+	if !errors.As(r.err, &fe) || fe.Kind != akvcreds.ErrForbidden {
 		return ""
 	}
-	var inner string
-	var fe *akvcreds.FetchError
-	if errors.As(r.err, &fe) {
-		inner = fe.InnerCode
-	}
-	switch inner {
+	switch fe.InnerCode {
 	case "ForbiddenByRbac":
 		assignee := principal
 		if assignee == "" {

@@ -4,17 +4,21 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/akvcreds/akvcreds"
+	"github.com/akvcreds/akvcreds/internal/cloud"
 )
 
 // Environment variables read by fetch and check.
@@ -32,19 +36,6 @@ const (
 	envEmulatorAddr = "AKVCREDS_EMULATOR_ADDR"      // host:port of its TLS listener
 	envEmulatorIMDS = "AKVCREDS_EMULATOR_IMDS_ADDR" // host:port of its IMDS listener
 )
-
-// Authentication modes of --auth.
-const (
-	authClientSecret = "client-secret"
-	authCertificate  = "certificate"
-	authWorkload     = "workload-identity"
-	authEnvironment  = "environment"
-	authSystem       = "system-identity"
-	authUser         = "user-identity"
-)
-
-// authModes lists the --auth values, for messages.
-const authModes = "client-secret, certificate, workload-identity, environment, system-identity or user-identity"
 
 // listFlag is a repeatable flag whose values may also be comma-separated.
 type listFlag []string
@@ -71,7 +62,6 @@ type commonFlags struct {
 	secretStdin     bool
 	certFile        string
 	certPassFile    string
-	sendCertChain   bool
 	tokenFile       string
 	cloud           string
 	concurrency     int
@@ -89,10 +79,9 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.secretStdin, "client-secret-stdin", false, "read the client secret from standard input")
 	fs.StringVar(&f.certFile, "certificate", "", "certificate and private key `file`, PEM or PKCS#12, for --auth certificate (default $AZURE_CLIENT_CERTIFICATE_PATH)")
 	fs.StringVar(&f.certPassFile, "certificate-password-file", "", "read the PKCS#12 certificate's password from `file` (default: $AZURE_CLIENT_CERTIFICATE_PASSWORD)")
-	fs.BoolVar(&f.sendCertChain, "send-certificate-chain", false, "send the certificate chain with token requests, for subject name and issuer (SNI) authentication (--auth certificate)")
 	fs.StringVar(&f.tokenFile, "federated-token-file", "", "service account token `file` for --auth workload-identity (default $AZURE_FEDERATED_TOKEN_FILE)")
-	fs.StringVar(&f.cloud, "cloud", "public", "Azure `cloud`: public, china or usgovernment")
-	fs.IntVar(&f.concurrency, "concurrency", akvcreds.DefaultConcurrency, "maximum `number` of Key Vault requests in flight")
+	fs.StringVar(&f.cloud, "cloud", "", "Azure `cloud`: public, china or usgovernment (default: the cloud of the --vault URLs, else public)")
+	fs.IntVar(&f.concurrency, "concurrency", 32, "maximum `number` of Key Vault requests in flight")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up after this `duration`")
 	fs.BoolVar(&f.verbose, "v", false, "write debug logs to standard error (never secret values)")
 }
@@ -109,9 +98,7 @@ client-secret when a client secret is given):
   certificate        an app registration with a certificate: --tenant-id,
                      --client-id and --certificate FILE (PEM, or PKCS#12 with
                      its password from $AZURE_CLIENT_CERTIFICATE_PASSWORD or
-                     --certificate-password-file, never a flag value);
-                     --send-certificate-chain for subject name and issuer
-                     authentication
+                     --certificate-password-file, never a flag value)
   workload-identity  Kubernetes workload identity: --tenant-id, --client-id
                      and --federated-token-file, by default from
                      $AZURE_TENANT_ID, $AZURE_CLIENT_ID and
@@ -120,8 +107,7 @@ client-secret when a client secret is given):
   environment        the standard variables, as the Azure SDKs read them:
                      AZURE_TENANT_ID and AZURE_CLIENT_ID with
                      AZURE_CLIENT_SECRET, else AZURE_CLIENT_CERTIFICATE_PATH
-                     (AZURE_CLIENT_CERTIFICATE_PASSWORD,
-                     AZURE_CLIENT_SEND_CERTIFICATE_CHAIN), else
+                     (AZURE_CLIENT_CERTIFICATE_PASSWORD), else
                      AZURE_FEDERATED_TOKEN_FILE; never a managed identity
   system-identity    the system-assigned managed identity of this Azure
                      resource
@@ -129,6 +115,7 @@ client-secret when a client secret is given):
                      --client-id (or $AZURE_CLIENT_ID)
 The identity needs the "Key Vault Secrets User" role on the vault (Azure RBAC)
 or the secret Get permission in its access policy (and List without --secret).
+Client secrets and passwords are read up to 64 KiB, certificates up to 1 MiB.
 
 Testing aid: when AKVCREDS_EMULATOR_CA (PEM file of a CA) and
 AKVCREDS_EMULATOR_ADDR (host:port) are set, every Azure host on port 443
@@ -138,6 +125,23 @@ identity endpoint 169.254.169.254:80 at AKVCREDS_EMULATOR_IMDS_ADDR. Use it
 with "akvcreds emulator" or an akvcredstest server; never against Azure.
 `
 
+// newClient turns the flags and environment into an akvcreds Client, with
+// extra options appended. It makes no request. principal is the client ID
+// to name in fix commands ("" for the system-assigned identity); cleanup
+// releases the HTTP client. On failure it has printed the error and code is
+// the exit status.
+func (f *commonFlags) newClient(cmd string, stdin io.Reader, stderr io.Writer, env func(string) string, extra ...akvcreds.Option) (c *akvcreds.Client, principal string, cleanup func(), code int) {
+	opts, principal, cleanup, err := f.setup(stdin, stderr, env)
+	if err == nil {
+		c, err = akvcreds.New(append(opts, extra...)...)
+	}
+	if err != nil {
+		cleanup()
+		return nil, "", nil, reportSetup(stderr, cmd, err)
+	}
+	return c, principal, cleanup, exitOK
+}
+
 // setup turns the flags and environment into akvcreds options. It never
 // makes a request. The returned cleanup releases the HTTP client.
 func (f *commonFlags) setup(stdin io.Reader, stderr io.Writer, env func(string) string) (opts []akvcreds.Option, principal string, cleanup func(), err error) {
@@ -145,24 +149,16 @@ func (f *commonFlags) setup(stdin io.Reader, stderr io.Writer, env func(string) 
 	if len(f.vaults) == 0 {
 		return nil, "", cleanup, usagef("at least one --vault is required")
 	}
-	cl, err := akvcreds.ParseCloud(f.cloud)
-	if err != nil {
-		return nil, "", cleanup, err
-	}
-	opts = append(opts, akvcreds.WithCloud(cl), akvcreds.WithVaults(f.vaults...), akvcreds.WithConcurrency(f.concurrency))
-	if len(f.secrets) > 0 {
-		opts = append(opts, akvcreds.WithSecrets(f.secrets...))
-	}
 	if f.timeout <= 0 {
 		return nil, "", cleanup, usagef("--timeout must be positive")
 	}
-
-	auth, principal, err := f.authOption(stdin, env)
-	if err != nil {
-		return nil, "", cleanup, err
+	opts = append(opts, akvcreds.WithVaults(f.vaults...), akvcreds.WithConcurrency(f.concurrency))
+	if f.cloud != "" {
+		opts = append(opts, akvcreds.WithCloud(f.cloud)) // New reports an unknown name
 	}
-	opts = append(opts, auth)
-
+	if len(f.secrets) > 0 {
+		opts = append(opts, akvcreds.WithSecrets(f.secrets...))
+	}
 	hc, err := emulatorClient(env)
 	if err != nil {
 		return nil, "", cleanup, err
@@ -171,213 +167,67 @@ func (f *commonFlags) setup(stdin io.Reader, stderr io.Writer, env func(string) 
 		opts = append(opts, akvcreds.WithHTTPClient(hc))
 		cleanup = hc.CloseIdleConnections
 	}
+	auth, principal, err := f.authOption(stdin, env, hc)
+	if err != nil {
+		return nil, "", cleanup, err
+	}
+	opts = append(opts, auth)
 	if f.verbose {
 		opts = append(opts, akvcreds.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
 	return opts, principal, cleanup, nil
 }
 
-// authOption picks the authentication option. principal is the client ID
-// to name in fix commands ("" for the system-assigned identity). Every value
-// comes from the flags or through env, never from os.Getenv: the options get
-// explicit values, so the library does not read the tenant, client or token
-// file from the process environment either.
-func (f *commonFlags) authOption(stdin io.Reader, env func(string) string) (akvcreds.Option, string, error) {
-	if f.secretFile != "" && f.secretStdin {
-		return nil, "", usagef("--client-secret-file and --client-secret-stdin are exclusive: give the client secret one way")
+// cloudOf is the cloud the Client will use: --cloud, else the cloud of the
+// first --vault URL, else public. An unknown --cloud gives public here; New
+// reports it.
+func (f *commonFlags) cloudOf() cloud.Cloud {
+	if c, ok := cloud.ByName(f.cloud); ok {
+		return c
 	}
-	explicitSecret := f.secretFile != "" || f.secretStdin
-	mode := f.auth
-	if mode == "" {
-		switch {
-		case explicitSecret || env(envClientSecret) != "":
-			mode = authClientSecret
-		case f.certFile != "" || f.certPassFile != "" || f.sendCertChain:
-			return nil, "", usagef("the certificate flags need --auth certificate (without --auth, the mode is client-secret, and no client secret is given)")
-		case f.tokenFile != "":
-			return nil, "", usagef("--federated-token-file needs --auth workload-identity (without --auth, the mode is client-secret, and no client secret is given)")
-		default:
-			return nil, "", usagef("no authentication: set %s (or use --client-secret-file or --client-secret-stdin), or choose --auth certificate, workload-identity, environment, system-identity or user-identity", envClientSecret)
-		}
-	}
-	switch mode {
-	case authClientSecret, authCertificate, authWorkload, authEnvironment, authSystem, authUser:
-	default:
-		return nil, "", usagef("unknown --auth %q: use %s", mode, authModes)
-	}
-	if err := f.checkModeFlags(mode, explicitSecret, f.auth == ""); err != nil {
-		return nil, "", err
-	}
-	tenantID := f.tenantID
-	if tenantID == "" {
-		tenantID = env(envTenantID)
-	}
-	clientID := f.clientID
-	if clientID == "" {
-		clientID = env(envClientID)
-	}
-	// needIDs reports a missing tenant or client ID for the app registration modes.
-	needIDs := func() error {
-		if tenantID == "" {
-			return usagef("--auth %s needs a tenant ID: --tenant-id or %s", mode, envTenantID)
-		}
-		if clientID == "" {
-			return usagef("--auth %s needs a client ID: --client-id or %s", mode, envClientID)
-		}
-		return nil
-	}
-	switch mode {
-	case authClientSecret:
-		secret, err := f.clientSecret(stdin, env)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := needIDs(); err != nil {
-			return nil, "", err
-		}
-		return akvcreds.WithClientSecret(tenantID, clientID, secret), clientID, nil
-	case authCertificate:
-		if err := needIDs(); err != nil {
-			return nil, "", err
-		}
-		path := f.certFile
-		if path == "" {
-			path = env(envCertPath)
-		}
-		if path == "" {
-			return nil, "", usagef("--auth certificate needs a certificate file: --certificate or %s", envCertPath)
-		}
-		var copts []akvcreds.CertOption
-		password, err := f.certPassword(env)
-		if err != nil {
-			return nil, "", err
-		}
-		if password != "" {
-			copts = append(copts, akvcreds.CertificatePassword(password))
-		}
-		if f.sendCertChain {
-			copts = append(copts, akvcreds.SendCertificateChain())
-		}
-		return akvcreds.WithClientCertificate(tenantID, clientID, akvcreds.CertificateFile(path), copts...), clientID, nil
-	case authWorkload:
-		if err := needIDs(); err != nil {
-			return nil, "", err
-		}
-		tokenFile := f.tokenFile
-		if tokenFile == "" {
-			tokenFile = env(envTokenFile)
-		}
-		if tokenFile == "" {
-			return nil, "", usagef("--auth workload-identity needs the service account token file: --federated-token-file or %s", envTokenFile)
-		}
-		// All three values are given, so the library reads none of them
-		// from the process environment.
-		return akvcreds.WithWorkloadIdentity(tenantID, clientID, tokenFile), clientID, nil
-	case authEnvironment:
-		return akvcreds.WithEnvironmentCredentialFrom(env), env(envClientID), nil
-	case authSystem:
-		return akvcreds.WithSystemAssignedIdentity(), "", nil
-	default: // authUser
-		if clientID == "" {
-			return nil, "", usagef("--auth user-identity needs the identity's client ID: --client-id or %s", envClientID)
-		}
-		return akvcreds.WithUserAssignedIdentity(clientID), clientID, nil
-	}
-}
-
-// checkModeFlags rejects flags that belong to another authentication mode
-// than mode, so that none is silently ignored. inferred reports that mode
-// was chosen because a client secret is given, not with --auth.
-func (f *commonFlags) checkModeFlags(mode string, explicitSecret, inferred bool) error {
-	var why string
-	if inferred {
-		why = " (chosen because a client secret is given; add --auth to choose another)"
-	}
-	if explicitSecret && mode != authClientSecret {
-		return usagef("two authentication modes: --auth %s does not use a client secret, drop --client-secret-file/--client-secret-stdin", mode)
-	}
-	var certFlags []string
-	if f.certFile != "" {
-		certFlags = append(certFlags, "--certificate")
-	}
-	if f.certPassFile != "" {
-		certFlags = append(certFlags, "--certificate-password-file")
-	}
-	if f.sendCertChain {
-		certFlags = append(certFlags, "--send-certificate-chain")
-	}
-	if len(certFlags) > 0 && mode != authCertificate {
-		return usagef("two authentication modes: %s is for --auth certificate, not %s%s", strings.Join(certFlags, ", "), mode, why)
-	}
-	if f.tokenFile != "" && mode != authWorkload {
-		return usagef("two authentication modes: --federated-token-file is for --auth workload-identity, not %s%s", mode, why)
-	}
-	switch mode {
-	case authEnvironment:
-		for _, fl := range []struct{ name, value, env string }{
-			{"--tenant-id", f.tenantID, envTenantID},
-			{"--client-id", f.clientID, envClientID},
-		} {
-			if fl.value != "" {
-				return usagef("--auth environment reads everything from the AZURE_* variables: drop %s and set %s", fl.name, fl.env)
+	for _, v := range f.vaults {
+		if u, err := url.Parse(v); err == nil && u.Host != "" {
+			if c, ok := cloud.ForVaultHost(u.Hostname()); ok {
+				return c
 			}
 		}
-	case authSystem, authUser:
-		if f.tenantID != "" {
-			return usagef("--tenant-id is for --auth client-secret, certificate or workload-identity; a managed identity uses its own tenant")
-		}
-		if mode == authSystem && f.clientID != "" {
-			return usagef("two authentication modes: --client-id with --auth system-identity; use --auth user-identity for a user-assigned identity")
-		}
 	}
-	return nil
+	return cloud.Public()
 }
 
-// certPassword reads the certificate's password from
-// --certificate-password-file or the environment ("" when neither is set).
-func (f *commonFlags) certPassword(env func(string) string) (string, error) {
-	if f.certPassFile == "" {
-		return env(envCertPassword), nil
-	}
-	b, err := os.ReadFile(f.certPassFile)
-	if err != nil {
-		return "", usagef("reading --certificate-password-file: %v", err)
-	}
-	p := strings.TrimRight(string(b), "\r\n")
-	if p == "" {
-		return "", usagef("the certificate password from --certificate-password-file %s is empty", f.certPassFile)
-	}
-	return p, nil
-}
+// Bounds on what is read from files and standard input: nothing the
+// command reads is larger, and /dev/zero must not fill the memory.
+const (
+	maxSecretSize = 64 << 10 // client secrets and passwords
+	maxFileSize   = 1 << 20  // certificates and CA files
+)
 
-// clientSecret reads the client secret from --client-secret-file,
-// --client-secret-stdin or the environment, in that order.
-func (f *commonFlags) clientSecret(stdin io.Reader, env func(string) string) (string, error) {
-	var (
-		s    string
-		from string
-	)
+// readFile reads the file at path, named in messages by what (a flag or a
+// variable), up to limit bytes: a larger file is a usage error, and no more
+// than limit+1 bytes are read.
+func readFile(what, path string, limit int) ([]byte, error) {
+	fh, err := os.Open(path)
 	switch {
-	case f.secretFile != "":
-		b, err := os.ReadFile(f.secretFile)
-		if err != nil {
-			return "", usagef("reading --client-secret-file: %v", err)
-		}
-		s, from = string(b), "--client-secret-file "+f.secretFile
-	case f.secretStdin:
-		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
-		if err != nil {
-			return "", usagef("reading the client secret from standard input: %v", err)
-		}
-		s, from = string(b), "standard input"
-	default:
-		s, from = env(envClientSecret), envClientSecret
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("%s: %s does not exist", what, path)
+	case err != nil:
+		return nil, usagef("reading %s: %v", what, err)
 	}
-	s = strings.TrimRight(s, "\r\n")
-	if s == "" {
-		return "", usagef("the client secret from %s is empty", from)
+	defer fh.Close()
+	return readBounded(what+" "+path, fh, limit)
+}
+
+// readBounded reads r, named in messages by what, up to limit bytes: more
+// is a usage error saying it is too large.
+func readBounded(what string, r io.Reader, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, usagef("reading %s: %v", what, err)
 	}
-	return s, nil
+	if len(b) > limit {
+		return nil, usagef("%s is too large: more than %d KiB", what, limit>>10)
+	}
+	return b, nil
 }
 
 // emulatorClient returns the HTTP client for the AKVCREDS_EMULATOR_*
@@ -390,9 +240,9 @@ func emulatorClient(env func(string) string) (*http.Client, error) {
 	if caFile == "" || addr == "" {
 		return nil, usagef("%s and %s must be set together", envEmulatorCA, envEmulatorAddr)
 	}
-	pem, err := os.ReadFile(caFile)
+	pem, err := readFile(envEmulatorCA, caFile, maxFileSize)
 	if err != nil {
-		return nil, usagef("reading %s: %v", envEmulatorCA, err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {

@@ -108,7 +108,6 @@ func demo(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
 	creds, ferr := c.FetchCredentials(ctx)
 	fes := akvcreds.FetchErrors(ferr)
 	if ferr != nil && len(fes) == 0 {
@@ -118,12 +117,11 @@ func demo(ctx context.Context, w io.Writer) error {
 	writeCredTable(w, creds, false, "  ")
 
 	p("\nDiagnosis: %d failures, all planted on purpose by the demo. Each is an *akvcreds.FetchError\n", len(fes))
-	p("wrapping a sentinel (errors.Is(err, akvcreds.ErrForbidden), ...) and saying what to fix:\n\n")
+	p("with a Kind (fe.Kind == akvcreds.ErrForbidden, errors.Is works too) and a Remedy:\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CREDENTIAL\tKIND\tFIX")
 	for _, fe := range fes {
-		_, fix := splitFix(fe)
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", fe.Vault+"/"+fe.Secret, kindOf(fe), fix)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(fe.Vault+"/"+fe.Secret), fe.Kind, clean(fe.Remedy))
 	}
 	tw.Flush()
 
@@ -137,14 +135,13 @@ func demo(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer mi.Close()
 	cred, err := mi.FetchCredential(ctx, demoProd+"/db-password")
 	if err != nil {
 		var fe *akvcreds.FetchError
 		if !errors.As(err, &fe) {
 			return err
 		}
-		p("  unexpected failure: %v\n", err)
+		p("  unexpected failure: %s\n", clean(err.Error()))
 	} else {
 		writeCredTable(w, []akvcreds.Credential{cred}, false, "  ")
 	}
@@ -169,6 +166,9 @@ const masked = "********"
 
 // writeCredTable writes credentials as a table: NAME, USERNAME, PASSWORD
 // (masked unless reveal), VERSION (first 8 characters) and CONTENT TYPE.
+// Every cell is escaped for the terminal (clean), the revealed password
+// too: a value with control characters shows escaped here; --output json
+// or env give it exactly.
 func writeCredTable(w io.Writer, creds []akvcreds.Credential, reveal bool, indent string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%sNAME\tUSERNAME\tPASSWORD\tVERSION\tCONTENT TYPE\n", indent)
@@ -177,7 +177,8 @@ func writeCredTable(w io.Writer, creds []akvcreds.Credential, reveal bool, inden
 		if reveal {
 			pw = c.Password.Reveal()
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\n", indent, c.Name, c.Username, pw, shortVersion(c.Version), orDash(c.ContentType))
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\n", indent, clean(c.Name), clean(c.Username), clean(pw),
+			clean(shortVersion(c.Version)), clean(orDash(c.ContentType)))
 	}
 	tw.Flush()
 }

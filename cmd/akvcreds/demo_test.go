@@ -18,7 +18,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("stderr: %s", r.stderr)
 	}
 	noSecrets(t, r, demoValues...)
-	for _, want := range []string{"not found", "secret disabled", "forbidden", "********"} {
+	for _, want := range []string{"not found", "disabled", "forbidden", "********"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

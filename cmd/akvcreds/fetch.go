@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/akvcreds/akvcreds"
 )
@@ -50,16 +52,11 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return reportSetup(stderr, "fetch", usagef("unknown --output %q: use table, json or env", *output))
 	}
 
-	opts, _, cleanup, err := cf.setup(stdin, stderr, env)
+	c, _, cleanup, code := cf.newClient("fetch", stdin, stderr, env)
+	if c == nil {
+		return code
+	}
 	defer cleanup()
-	if err != nil {
-		return reportSetup(stderr, "fetch", err)
-	}
-	c, err := akvcreds.New(opts...)
-	if err != nil {
-		return reportSetup(stderr, "fetch", err)
-	}
-	defer c.Close()
 
 	if isTerminal(stderr) {
 		if len(cf.secrets) > 0 {
@@ -73,6 +70,7 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	creds, ferr := c.FetchCredentials(ctx)
 
 	var out bytes.Buffer
+	var err error
 	switch *output {
 	case "table":
 		if len(creds) > 0 {
@@ -91,24 +89,29 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "akvcreds fetch: writing output: %v\n", err)
 		return exitFailure
 	}
-	reportFailures(stderr, "fetch", len(creds), ferr)
+	reportFailures(ctx, stderr, cf.timeout, len(creds), ferr)
 	return exitCode(len(creds), ferr)
 }
 
-// reportFailures writes one line per failure and a summary to stderr.
-func reportFailures(stderr io.Writer, cmd string, ok int, err error) {
+// reportFailures writes one line per failure and a summary to stderr. Each
+// line is the *FetchError's message — its kind's label, what Azure said,
+// and its Remedy after "To fix:" — escaped for the terminal.
+func reportFailures(ctx context.Context, stderr io.Writer, timeout time.Duration, ok int, err error) {
 	if err == nil {
 		return
 	}
 	fes := akvcreds.FetchErrors(err)
 	if len(fes) == 0 {
-		fmt.Fprintf(stderr, "akvcreds %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "akvcreds fetch: %s\n", cleanLines(err.Error()))
 		return
 	}
 	for _, fe := range fes {
-		fmt.Fprintf(stderr, "error: %v\n", fe)
+		fmt.Fprintf(stderr, "error: %s\n", clean(fe.Error()))
 	}
-	fmt.Fprintf(stderr, "akvcreds %s: %d fetched, %d failed\n", cmd, ok, len(fes))
+	fmt.Fprintf(stderr, "akvcreds fetch: %d fetched, %d failed\n", ok, len(fes))
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		fmt.Fprintf(stderr, "akvcreds fetch: gave up after --timeout %v: raise it to wait longer\n", timeout)
+	}
 }
 
 // writeJSON writes creds as a JSON array of akvcreds.Credential objects,
@@ -140,11 +143,13 @@ func writeJSON(w io.Writer, creds []akvcreds.Credential, reveal bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(append(cleanJSON(b), '\n'))
 	return err
 }
 
-// writeEnv writes one "export NAME='value'" line per credential.
+// writeEnv writes one "export NAME='value'" line per credential. NAME has
+// only letters, digits and '_' (envName); the value is single-quoted as it
+// is, for eval: the output is for a shell, not a terminal.
 func writeEnv(w io.Writer, creds []akvcreds.Credential) {
 	for _, c := range creds {
 		fmt.Fprintf(w, "export %s=%s\n", envName(c.Vault+"_"+c.Secret), shellQuote(c.Password.Reveal()))

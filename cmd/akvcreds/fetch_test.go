@@ -1,128 +1,86 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
-// seedFetch seeds the vaults the fetch tests read and returns the secret
-// values stored.
-func seedFetch(e *emu) []string {
-	s := e.srv
-	s.SetSecret("app-vault", "db-password", "db-S3cr3t'quote", akvcredstest.ContentType("text/plain"),
-		akvcredstest.Tags(map[string]string{"env": "test"}))
-	s.SetSecret("app-vault", "api-key", "api-key-value-123")
-	s.SetSecret("app-vault", "old-password", "old-value-456", akvcredstest.Disabled())
-	return []string{"db-S3cr3t'quote", "api-key-value-123", "old-value-456", akvcredstest.DefaultClientSecret}
+// fetchArgs is "fetch --vault app-vault" and more.
+func fetchArgs(more ...string) []string {
+	return append([]string{"fetch", "--vault", "app-vault"}, more...)
 }
 
-func TestFetchTable(t *testing.T) {
+func TestFetch(t *testing.T) {
 	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "db-password,api-key")
-	wantCode(t, r, exitOK)
-	noSecrets(t, r, values...)
-	goldenResult(t, "fetch_table", r)
+	noPermissions := func(t *testing.T, e *emu) {
+		e.srv.SetPermissions("app-vault", akvcredstest.DefaultClientID, akvcredstest.Permissions{})
+	}
+	runCases(t, []cmdCase{
+		{name: "table", args: fetchArgs("--secret", "db-password,api-key"), golden: "fetch_table"},
+		{name: "json", args: fetchArgs("--secret", "db-password", "--secret", "api-key", "--output", "json"), golden: "fetch_json"},
+		{name: "json-reveal", args: fetchArgs("--secret", "db-password", "--output", "json", "--reveal"), golden: "fetch_json_reveal"},
+		{name: "table-reveal", args: fetchArgs("--secret", "api-key", "--reveal"), golden: "fetch_table_reveal"},
+		// No --secret: the vault is listed, the disabled secret left out.
+		{name: "env-reveal", args: fetchArgs("--output", "env", "--reveal"), golden: "fetch_env_reveal"},
+		{name: "partial", args: fetchArgs("--secret", "db-password,old-password,no-such-secret,api-key"), code: exitPartial, golden: "fetch_partial"},
+		{name: "wrong-client-secret", args: fetchArgs("--secret", "db-password,api-key"), code: exitAuth, golden: "fetch_wrong_client_secret",
+			env:    func(e *emu) map[string]string { return e.withSecret(envClientSecret, "not-the-client-secret") },
+			hidden: []string{"not-the-client-secret"}},
+		{name: "all-forbidden", setup: noPermissions, args: fetchArgs("--secret", "db-password"), code: exitFailure},
+		{name: "no-auth", env: func(e *emu) map[string]string { return e.env }, args: fetchArgs(), code: exitUsage},
+	})
 }
 
-func TestFetchJSON(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "db-password", "--secret", "api-key", "--output", "json")
-	wantCode(t, r, exitOK)
-	noSecrets(t, r, values...)
-	goldenResult(t, "fetch_json", r)
-}
-
-func TestFetchJSONReveal(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "db-password", "--output", "json", "--reveal")
-	wantCode(t, r, exitOK)
-	goldenResult(t, "fetch_json_reveal", r)
-}
-
-func TestFetchTableReveal(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "api-key", "--reveal")
-	wantCode(t, r, exitOK)
-	goldenResult(t, "fetch_table_reveal", r)
-}
-
-func TestFetchEnvReveal(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	seedFetch(e)
-	// No --secret: the vault is listed, the disabled secret left out.
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--output", "env", "--reveal")
-	wantCode(t, r, exitOK)
-	goldenResult(t, "fetch_env_reveal", r)
-}
-
+// TestFetchEnvWithoutReveal checks that env output is refused before any
+// request without --reveal.
 func TestFetchEnvWithoutReveal(t *testing.T) {
 	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--output", "env")
-	wantCode(t, r, exitUsage)
-	noSecrets(t, r, values...)
-	goldenResult(t, "fetch_env_no_reveal", r)
+	e, _ := cmdCase{args: fetchArgs("--output", "env"), code: exitUsage, golden: "fetch_env_no_reveal"}.run(t)
 	if n := len(e.srv.Requests()); n != 0 {
 		t.Errorf("%d requests sent, want none", n)
 	}
 }
 
+// TestFetchAuthModes fetches with each client-secret and managed identity
+// mode (the others are in auth_test.go).
 func TestFetchAuthModes(t *testing.T) {
 	t.Parallel()
+	ids := func(e *emu) map[string]string {
+		return e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, akvcredstest.DefaultClientID)
+	}
+	bare := func(e *emu) map[string]string { return e.env }
 	tests := []struct {
 		name  string
 		env   func(e *emu) map[string]string
 		stdin string
 		args  []string
 	}{
-		{"client-secret-env", (*emu).withSecret, "", nil},
-		{"client-secret-explicit-auth", (*emu).withSecret, "", []string{"--auth", "client-secret"}},
-		{"client-secret-flags", func(e *emu) map[string]string {
-			return e.with(map[string]string{envClientSecret: akvcredstest.DefaultClientSecret})
-		}, "", []string{"--tenant-id", akvcredstest.DefaultTenantID, "--client-id", akvcredstest.DefaultClientID}},
-		{"client-secret-file", func(e *emu) map[string]string {
-			return e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: akvcredstest.DefaultClientID})
-		}, "", []string{"--client-secret-file", "SECRETFILE"}},
-		{"client-secret-stdin", func(e *emu) map[string]string {
-			return e.with(map[string]string{envTenantID: akvcredstest.DefaultTenantID, envClientID: akvcredstest.DefaultClientID})
-		}, akvcredstest.DefaultClientSecret + "\n", []string{"--client-secret-stdin"}},
-		{"system-identity", func(e *emu) map[string]string { return e.env }, "", []string{"--auth", "system-identity"}},
-		{"system-identity-ignores-env-secret", (*emu).withSecret, "", []string{"--auth", "system-identity"}},
-		{"user-identity", func(e *emu) map[string]string { return e.env }, "",
-			[]string{"--auth", "user-identity", "--client-id", akvcredstest.DefaultUserAssignedClientID}},
-		{"user-identity-env", func(e *emu) map[string]string {
-			return e.with(map[string]string{envClientID: akvcredstest.DefaultUserAssignedClientID})
-		}, "", []string{"--auth", "user-identity"}},
+		{"client-secret-env", nil, "", nil},
+		{"client-secret-explicit-auth", nil, "", []string{"--auth", "client-secret"}},
+		{"client-secret-flags", func(e *emu) map[string]string { return e.with(envClientSecret, akvcredstest.DefaultClientSecret) },
+			"", []string{"--tenant-id", akvcredstest.DefaultTenantID, "--client-id", akvcredstest.DefaultClientID}},
+		{"client-secret-file", ids, "", []string{"--client-secret-file", "SECRETFILE"}},
+		{"client-secret-stdin", ids, akvcredstest.DefaultClientSecret + "\n", []string{"--client-secret-stdin"}},
+		{"system-identity", bare, "", []string{"--auth", "system-identity"}},
+		{"system-identity-ignores-env-secret", nil, "", []string{"--auth", "system-identity"}},
+		{"user-identity", bare, "", []string{"--auth", "user-identity", "--client-id", akvcredstest.DefaultUserAssignedClientID}},
+		{"user-identity-env", func(e *emu) map[string]string { return e.with(envClientID, akvcredstest.DefaultUserAssignedClientID) },
+			"", []string{"--auth", "user-identity"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEmu(t)
-			values := seedFetch(e)
-			args := []string{"fetch", "--vault", "app-vault", "--secret", "db-password"}
+			args := fetchArgs("--secret", "db-password")
 			for _, a := range tt.args {
 				if a == "SECRETFILE" {
-					a = writeTemp(t, akvcredstest.DefaultClientSecret+"\n")
+					a = testutil.WriteFile(t, "secret", []byte(akvcredstest.DefaultClientSecret+"\n"))
 				}
 				args = append(args, a)
 			}
-			r := runCmd(t, tt.env(e), tt.stdin, args...)
-			wantCode(t, r, exitOK)
-			noSecrets(t, r, values...)
+			_, r := cmdCase{env: tt.env, stdin: tt.stdin, args: args}.run(t)
 			golden(t, "fetch_auth_ok", r.stdout)
 			if r.stderr != "" {
 				t.Errorf("stderr: %s", r.stderr)
@@ -131,38 +89,8 @@ func TestFetchAuthModes(t *testing.T) {
 	}
 }
 
-func TestFetchPartialFailure(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "db-password,old-password,no-such-secret,api-key")
-	wantCode(t, r, exitPartial)
-	noSecrets(t, r, values...)
-	goldenResult(t, "fetch_partial", r)
-}
-
-func TestFetchWrongClientSecret(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	env := e.withSecret()
-	env[envClientSecret] = "not-the-client-secret"
-	r := runCmd(t, env, "", "fetch", "--vault", "app-vault", "--secret", "db-password,api-key")
-	wantCode(t, r, exitAuth)
-	noSecrets(t, r, append(values, "not-the-client-secret")...)
-	goldenResult(t, "fetch_wrong_client_secret", r)
-}
-
-func TestFetchAllForbidden(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	e.srv.SetPermissions("app-vault", akvcredstest.DefaultClientID, akvcredstest.Permissions{})
-	r := runCmd(t, e.withSecret(), "", "fetch", "--vault", "app-vault", "--secret", "db-password")
-	wantCode(t, r, exitFailure)
-	noSecrets(t, r, values...)
-}
-
+// TestFetchBadInput checks that bad input is a usage error (exit 2) on
+// stderr, before any request.
 func TestFetchBadInput(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -183,14 +111,12 @@ func TestFetchBadInput(t *testing.T) {
 		{"unknown-flag", "", []string{"--vault", "app-vault", "--client-secret", "s3cret"}},
 		{"stray-argument", "", []string{"--vault", "app-vault", "db-password"}},
 		{"empty-stdin-secret", "\n", []string{"--vault", "app-vault", "--client-secret-stdin"}},
+		{"removed-send-certificate-chain", "", []string{"--vault", "app-vault", "--send-certificate-chain"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEmu(t)
-			r := runCmd(t, e.withSecret(), tt.stdin, append([]string{"fetch"}, tt.args...)...)
-			wantCode(t, r, exitUsage)
-			noSecrets(t, r, akvcredstest.DefaultClientSecret)
+			e, r := cmdCase{stdin: tt.stdin, args: append([]string{"fetch"}, tt.args...), code: exitUsage}.run(t)
 			if r.stdout != "" {
 				t.Errorf("stdout: %q", r.stdout)
 			}
@@ -200,13 +126,6 @@ func TestFetchBadInput(t *testing.T) {
 			golden(t, "fetch_bad_"+tt.name, r.stderr)
 		})
 	}
-}
-
-func TestFetchNoAuth(t *testing.T) {
-	t.Parallel()
-	e := newEmu(t)
-	r := runCmd(t, e.env, "", "fetch", "--vault", "app-vault")
-	wantCode(t, r, exitUsage)
 }
 
 func TestFetchHelp(t *testing.T) {
@@ -221,22 +140,9 @@ func TestFetchHelp(t *testing.T) {
 	}
 }
 
-func writeTemp(t *testing.T, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestFetchVerboseLogsNoSecrets(t *testing.T) {
 	t.Parallel()
-	e := newEmu(t)
-	values := seedFetch(e)
-	r := runCmd(t, e.withSecret(), "", "fetch", "-v", "--vault", "app-vault", "--output", "json")
-	wantCode(t, r, exitOK)
-	noSecrets(t, r, values...)
+	_, r := cmdCase{args: fetchArgs("-v", "--output", "json")}.run(t)
 	if !strings.Contains(r.stderr, "level=DEBUG") {
 		t.Errorf("no debug logs on stderr:\n%s", r.stderr)
 	}

@@ -160,78 +160,48 @@ func reportSetup(stderr io.Writer, cmd string, err error) int {
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "akvcreds %s: %s\nRun \"akvcreds %s -h\" for usage.\n", cmd, ue.msg, cmd)
+		fmt.Fprintf(stderr, "akvcreds %s: %s\nRun \"akvcreds %s -h\" for usage.\n", cmd, clean(ue.msg), cmd)
 		return exitUsage
 	case errors.Is(err, akvcreds.ErrInvalidArgument):
-		fmt.Fprintf(stderr, "akvcreds %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "akvcreds %s: %s\n", cmd, cleanLines(err.Error()))
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "akvcreds %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "akvcreds %s: %s\n", cmd, cleanLines(err.Error()))
 	return exitFailure
 }
 
+// cleanLines is clean for a message of several lines (akvcreds.New joins
+// its problems with newlines): each line is escaped on its own.
+func cleanLines(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = clean(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // exitCode maps the outcome of a fetch to the exit status: ok is how many
-// credentials (or checks) succeeded, err the joined failures.
+// credentials (or checks) succeeded, err the joined failures. The status
+// follows the failures' kinds.
 func exitCode(ok int, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, akvcreds.ErrInvalidArgument) && len(akvcreds.FetchErrors(err)) == 0 {
-		return exitUsage
-	}
-	if ok > 0 {
-		return exitPartial
-	}
 	fes := akvcreds.FetchErrors(err)
-	if len(fes) == 0 {
-		if errors.Is(err, akvcreds.ErrUnauthenticated) {
-			return exitAuth
-		}
+	switch {
+	case len(fes) == 0 && errors.Is(err, akvcreds.ErrInvalidArgument):
+		return exitUsage // a malformed call, before any request
+	case ok > 0:
+		return exitPartial
+	case len(fes) == 0:
 		return exitFailure
 	}
 	for _, fe := range fes {
-		if !errors.Is(fe, akvcreds.ErrUnauthenticated) {
+		if fe.Kind != akvcreds.ErrUnauthenticated {
 			return exitFailure
 		}
 	}
 	return exitAuth
-}
-
-// kindOf names the sentinel an error wraps.
-func kindOf(err error) string {
-	for _, k := range []error{
-		akvcreds.ErrInvalidArgument, akvcreds.ErrUnauthenticated, akvcreds.ErrForbidden,
-		akvcreds.ErrNotFound, akvcreds.ErrDisabled, akvcreds.ErrThrottled, akvcreds.ErrUnavailable,
-		context.DeadlineExceeded, context.Canceled,
-	} {
-		if errors.Is(err, k) {
-			if k == context.DeadlineExceeded {
-				return "timeout"
-			}
-			if k == context.Canceled {
-				return "canceled"
-			}
-			return k.Error()
-		}
-	}
-	return "error"
-}
-
-// fixMarker separates what went wrong from what to do in akvcreds' messages.
-const fixMarker = ". To fix: "
-
-// splitFix splits an akvcreds error message into the problem and the
-// remediation ("" when the message has none).
-func splitFix(err error) (problem, fix string) {
-	msg := err.Error()
-	var fe *akvcreds.FetchError
-	if errors.As(err, &fe) && fe.Err != nil {
-		msg = fe.Err.Error()
-	}
-	if i := strings.LastIndex(msg, fixMarker); i >= 0 {
-		return msg[:i], msg[i+len(fixMarker):]
-	}
-	return msg, ""
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/akvcreds/akvcreds"
-	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 func TestMainUsage(t *testing.T) {
@@ -79,7 +79,7 @@ func TestEnvName(t *testing.T) {
 func TestExitCode(t *testing.T) {
 	t.Parallel()
 	fe := func(kind error) error {
-		return &akvcreds.FetchError{Vault: "v", Secret: "s", Err: fmt.Errorf("%w: x", kind)}
+		return &akvcreds.FetchError{Vault: "v", Secret: "s", Kind: kind.(akvcreds.Kind), Err: kind}
 	}
 	tests := []struct {
 		ok   int
@@ -92,6 +92,7 @@ func TestExitCode(t *testing.T) {
 		{0, errors.Join(fe(akvcreds.ErrUnauthenticated), fe(akvcreds.ErrUnauthenticated)), exitAuth},
 		{0, errors.Join(fe(akvcreds.ErrUnauthenticated), fe(akvcreds.ErrForbidden)), exitFailure},
 		{0, errors.Join(fe(akvcreds.ErrDisabled)), exitFailure},
+		{0, errors.Join(fe(akvcreds.ErrExpired), fe(akvcreds.ErrMalformed)), exitFailure},
 		{0, fmt.Errorf("bad: %w", akvcreds.ErrInvalidArgument), exitUsage},
 		{0, context.DeadlineExceeded, exitFailure},
 	}
@@ -107,7 +108,7 @@ func TestExitCode(t *testing.T) {
 func TestEmulatorClientRefuses(t *testing.T) {
 	t.Parallel()
 	e := newEmu(t)
-	hc, err := emulatorClient(func(k string) string { return e.env[k] })
+	hc, err := emulatorClient(testutil.Getenv(e.env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +124,7 @@ func TestEmulatorClientRefuses(t *testing.T) {
 		t.Error("requests reached the emulator")
 	}
 	bad := map[string]string{envEmulatorCA: e.env[envEmulatorCA]}
-	if _, err := emulatorClient(func(k string) string { return bad[k] }); err == nil {
+	if _, err := emulatorClient(testutil.Getenv(bad)); err == nil {
 		t.Error("CA without address accepted")
 	}
-	_ = akvcredstest.DefaultTenantID
 }
