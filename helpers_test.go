@@ -1,6 +1,11 @@
 package akvcreds_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/akvcreds/akvcreds"
@@ -22,12 +27,7 @@ func secretAuth() akvcreds.Option {
 // newClient makes a Client whose traffic all goes to s.
 func newClient(t testing.TB, s *akvcredstest.Server, opts ...akvcreds.Option) *akvcreds.Client {
 	t.Helper()
-	all := append([]akvcreds.Option{akvcreds.WithHTTPClient(s.Client())}, opts...)
-	c, err := akvcreds.New(all...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return c
+	return hardClient(t, s.Client(), opts...)
 }
 
 // countKind counts the logged requests of one kind to one host ("" any).
@@ -48,4 +48,176 @@ func names(creds []akvcreds.Credential) []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+// The helpers below account for every credential a fault, load or safety
+// test asks for (faults_test.go, safety_test.go, load_test.go).
+
+// hardSecretValue is the value the tests give secret SECRET of vault VAULT.
+func hardSecretValue(vault, secret string) string { return "value-of-" + vault + "/" + secret }
+
+// hardSecrets adds n secrets s00, s01, ... to vault and returns their names.
+func hardSecrets(s *akvcredstest.Server, vault string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("s%02d", i)
+		s.SetSecret(vault, out[i], hardSecretValue(vault, out[i]))
+	}
+	return out
+}
+
+// hardWant lists "vault/secret" for every pair.
+func hardWant(vaults []string, secrets []string) []string {
+	var out []string
+	for _, v := range vaults {
+		for _, s := range secrets {
+			out = append(out, v+"/"+s)
+		}
+	}
+	return out
+}
+
+// hardSentinels are the kinds a *FetchError wraps exactly one of.
+var hardSentinels = []error{
+	akvcreds.ErrInvalidArgument, akvcreds.ErrUnauthenticated, akvcreds.ErrForbidden, akvcreds.ErrNotFound,
+	akvcreds.ErrDisabled, akvcreds.ErrThrottled, akvcreds.ErrUnavailable, akvcreds.ErrMalformed, akvcreds.ErrExpired,
+}
+
+// hardKind returns the one sentinel err wraps, nil for none; it fails t if
+// err wraps more than one.
+func hardKind(t testing.TB, err error) error {
+	t.Helper()
+	var kind error
+	for _, s := range hardSentinels {
+		if errors.Is(err, s) {
+			if kind != nil {
+				t.Errorf("%v wraps both %v and %v", err, kind, s)
+			}
+			kind = s
+		}
+	}
+	return kind
+}
+
+func hardIsCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// hardAccounted asserts that every credential asked for (want, as
+// "vault/secret") was returned with its own value (hardSecretValue) or
+// reported, exactly once; that nothing else was returned or reported; that
+// err joins *FetchError values only; and that each wraps exactly one
+// sentinel (matching its Kind), or the context's error. A failed listing
+// (a *FetchError with no Secret) accounts for the secrets of its vault that
+// were neither returned nor reported. It returns the reports by
+// "vault/secret" ("vault/" for a listing).
+func hardAccounted(t testing.TB, creds []akvcreds.Credential, err error, want []string) map[string]*akvcreds.FetchError {
+	t.Helper()
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w] = true
+	}
+	seen := map[string]string{}
+	for _, c := range creds {
+		key := c.Vault + "/" + c.Secret
+		switch {
+		case !wanted[key]:
+			t.Errorf("returned %s, which was not asked for", key)
+		case seen[key] != "":
+			t.Errorf("%s returned twice", key)
+		case c.Password.Reveal() != hardSecretValue(c.Vault, c.Secret):
+			t.Errorf("%s returned with the wrong value", key)
+		}
+		seen[key] = "returned"
+	}
+	hardOnlyFetchErrors(t, err)
+	reports := map[string]*akvcreds.FetchError{}
+	listingFailed := map[string]bool{}
+	for _, fe := range akvcreds.FetchErrors(err) {
+		key := fe.Vault + "/" + fe.Secret
+		switch {
+		case fe.Secret == "":
+			listingFailed[fe.Vault] = true
+		case !wanted[key]:
+			t.Errorf("reported %s, which was not asked for: %v", key, fe)
+		case seen[key] != "":
+			t.Errorf("%s %s and reported: %v", key, seen[key], fe)
+		}
+		seen[key] = "reported"
+		reports[key] = fe
+		kind := hardKind(t, fe)
+		switch {
+		case kind == nil && !hardIsCtxErr(fe):
+			t.Errorf("%s: the error wraps no sentinel and no context error: %v", key, fe)
+		case kind != nil && kind != error(fe.Kind):
+			t.Errorf("%s: Kind %v but the error wraps %v: %v", key, fe.Kind, kind, fe)
+		}
+		if !strings.Contains(fe.Error(), fe.Vault) {
+			t.Errorf("%s: the message does not name the vault: %v", key, fe)
+		}
+	}
+	for _, w := range want {
+		vault, _, _ := strings.Cut(w, "/")
+		if seen[w] == "" && !listingFailed[vault] {
+			t.Errorf("%s silently missing: neither returned nor reported", w)
+		}
+	}
+	if n := len(akvcreds.FetchErrors(err)); len(listingFailed) == 0 && len(creds)+n != len(want) {
+		t.Errorf("%d returned + %d reported != %d asked for", len(creds), n, len(want))
+	}
+	return reports
+}
+
+// hardOnlyFetchErrors fails t unless err is nil or joins *FetchError values
+// only.
+func hardOnlyFetchErrors(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	for _, p := range parts {
+		if _, ok := p.(*akvcreds.FetchError); !ok {
+			t.Errorf("the error joins a %T, not a *FetchError: %v", p, p)
+		}
+	}
+}
+
+// hardHook wraps a transport: before runs as a request is sent, after when
+// its answer (or failure) comes back.
+type hardHook struct {
+	base   http.RoundTripper
+	before func(*http.Request)
+	after  func(*http.Request, *http.Response, error)
+}
+
+func (h *hardHook) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h.before != nil {
+		h.before(r)
+	}
+	res, err := h.base.RoundTrip(r)
+	if h.after != nil {
+		h.after(r, res, err)
+	}
+	return res, err
+}
+
+// hardHTTPClient is the emulator's client with a hook on its transport.
+func hardHTTPClient(s *akvcredstest.Server, before func(*http.Request), after func(*http.Request, *http.Response, error)) *http.Client {
+	hc := s.Client()
+	hc.Transport = &hardHook{base: hc.Transport, before: before, after: after}
+	return hc
+}
+
+// hardClient makes a Client whose traffic all goes through hc.
+func hardClient(t testing.TB, hc *http.Client, opts ...akvcreds.Option) *akvcreds.Client {
+	t.Helper()
+	c, err := akvcreds.New(append([]akvcreds.Option{akvcreds.WithHTTPClient(hc)}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
 }
