@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/akvcreds/akvcreds"
 	"github.com/akvcreds/akvcreds/akvcredstest"
 )
 
@@ -66,7 +69,16 @@ func TestCheck(t *testing.T) {
 			args: checkArgs("--secret", "db-password,expired,future,bad-json,good-json")},
 		{name: "expired-malformed-listed", setup: seedBad, hidden: badValues, code: exitPartial, golden: "check_expired-malformed-listed",
 			args: checkArgs()},
+		{name: "unavailable", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Path: "/secrets/api-key", Status: 503, Count: 100}),
+			args: checkArgs("--secret", "api-key"), code: exitPartial, golden: "check_unavailable"},
+		{name: "timeout", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Delay: time.Minute, Count: 100}),
+			args: checkArgs("--secret", "api-key", "--timeout", "1s"), code: exitFailure, golden: "check_timeout"},
 	})
+}
+
+// inject adds a fault to the emulator.
+func inject(f akvcredstest.Fault) func(t *testing.T, e *emu) {
+	return func(t *testing.T, e *emu) { e.srv.Inject(f) }
 }
 
 // TestCheckLabels checks that every failure is labelled with its kind and
@@ -120,5 +132,28 @@ func TestCheckListOnlyReadsNamed(t *testing.T) {
 	e, _ := cmdCase{setup: seedBad, hidden: badValues, args: checkArgs("--secret", "db-password")}.run(t)
 	if n := e.srv.Count(akvcredstest.KindGetSecret); n != 1 {
 		t.Errorf("%d secret reads, want 1", n)
+	}
+}
+
+// TestFailRowEveryKind checks that a failure of every kind is labelled with
+// the kind's own label and shows its Remedy.
+func TestFailRowEveryKind(t *testing.T) {
+	t.Parallel()
+	ck := &checker{timeout: time.Minute}
+	for _, k := range []error{
+		akvcreds.ErrInvalidArgument, akvcreds.ErrUnauthenticated, akvcreds.ErrForbidden, akvcreds.ErrNotFound,
+		akvcreds.ErrDisabled, akvcreds.ErrThrottled, akvcreds.ErrUnavailable, akvcreds.ErrMalformed, akvcreds.ErrExpired,
+	} {
+		fe := &akvcreds.FetchError{Vault: "v", Secret: "s", Kind: k.(akvcreds.Kind), Remedy: "fix " + k.Error(), Err: fmt.Errorf("%w: detail", k)}
+		for _, err := range []error{fe, fmt.Errorf("wrapped: %w", fe)} {
+			r := ck.failRow(context.Background(), "v", "s", "get", err)
+			if r.result != "FAIL: "+k.Error() || r.fix != "fix "+k.Error() || !r.failed {
+				t.Errorf("%v: row %+v", k, r)
+			}
+		}
+	}
+	// A failure before any request (a malformed call) has a kind too.
+	if r := ck.failRow(context.Background(), "v", "", "list", fmt.Errorf("bad: %w", akvcreds.ErrInvalidArgument)); r.result != "FAIL: invalid argument" {
+		t.Errorf("row %+v", r)
 	}
 }

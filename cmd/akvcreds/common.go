@@ -107,7 +107,8 @@ client-secret when a client secret is given):
   environment        the standard variables, as the Azure SDKs read them:
                      AZURE_TENANT_ID and AZURE_CLIENT_ID with
                      AZURE_CLIENT_SECRET, else AZURE_CLIENT_CERTIFICATE_PATH
-                     (AZURE_CLIENT_CERTIFICATE_PASSWORD), else
+                     (AZURE_CLIENT_CERTIFICATE_PASSWORD,
+                     AZURE_CLIENT_SEND_CERTIFICATE_CHAIN), else
                      AZURE_FEDERATED_TOKEN_FILE; never a managed identity
   system-identity    the system-assigned managed identity of this Azure
                      resource

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
 	"github.com/akvcreds/akvcreds/internal/testutil"
@@ -31,6 +32,8 @@ func TestFetch(t *testing.T) {
 			hidden: []string{"not-the-client-secret"}},
 		{name: "all-forbidden", setup: noPermissions, args: fetchArgs("--secret", "db-password"), code: exitFailure},
 		{name: "no-auth", env: func(e *emu) map[string]string { return e.env }, args: fetchArgs(), code: exitUsage},
+		{name: "timeout", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Delay: time.Minute, Count: 100}),
+			args: fetchArgs("--secret", "db-password", "--timeout", "1s"), code: exitFailure, golden: "fetch_timeout"},
 	})
 }
 
