@@ -46,7 +46,8 @@ start=$(date +%s)
 
 echo "== downloading $AZSECRETS_MODULE@$AZSECRETS_VERSION through the module proxy"
 export GOTOOLCHAIN=local
-dir=$(go mod download -json "$AZSECRETS_MODULE@$AZSECRETS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+# From the work directory, outside this module, so that its go.sum is untouched.
+dir=$(cd "$WORK" && go mod download -json "$AZSECRETS_MODULE@$AZSECRETS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [ -n "$dir" ] && [ -f "$dir/client_test.go" ] || fail "go mod download gave no module directory with tests"
 cp -R "$dir" "$WORK/azsecrets"
 chmod -R u+w "$WORK/azsecrets"
