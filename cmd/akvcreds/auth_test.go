@@ -302,3 +302,43 @@ func TestNewAuthModesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestClouds checks that --cloud, or without it the cloud of a --vault URL,
+// chooses the vault host and the Entra ID host, for the options the library
+// builds and for the credentials the command builds (workload identity).
+func TestClouds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, vault, cloud, auth string
+		wantVaultHost, wantLogin string
+	}{
+		{"url-china", "https://app-vault.vault.azure.cn/", "", "certificate-flags", "app-vault.vault.azure.cn", "login.chinacloudapi.cn"},
+		{"url-china-workload", "https://app-vault.vault.azure.cn/", "", "workload-identity-flags", "app-vault.vault.azure.cn", "login.chinacloudapi.cn"},
+		{"flag-usgovernment-workload", "app-vault", "usgovernment", "workload-identity-flags", "app-vault.vault.usgovcloudapi.net", "login.microsoftonline.us"},
+		{"default-public", "app-vault", "", "environment-workload-identity", "app-vault.vault.azure.net", "login.microsoftonline.com"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEmu(t)
+			seedFetch(e)
+			c := newAuthCases[authCaseIndex(tt.auth)].setup(t, e)
+			args := append([]string{"fetch", "--vault", tt.vault, "--secret", "db-password"}, c.args...)
+			if tt.cloud != "" {
+				args = append(args, "--cloud", tt.cloud)
+			}
+			r := runCmd(t, c.env, "", args...)
+			wantCode(t, r, exitOK)
+			if e.srv.Count(akvcredstest.KindToken) != 1 || e.srv.Count(akvcredstest.KindGetSecret) != 1 {
+				t.Errorf("%d token requests and %d reads, want 1 each", e.srv.Count(akvcredstest.KindToken), e.srv.Count(akvcredstest.KindGetSecret))
+			}
+			for _, q := range e.srv.Requests() {
+				if want := tt.wantVaultHost; q.Kind == akvcredstest.KindGetSecret && q.Host != want {
+					t.Errorf("secret read from %s, want %s", q.Host, want)
+				}
+				if want := tt.wantLogin; q.Kind == akvcredstest.KindToken && q.Host != want {
+					t.Errorf("token from %s, want %s", q.Host, want)
+				}
+			}
+		})
+	}
+}

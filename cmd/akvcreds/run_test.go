@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -126,5 +127,25 @@ func TestEmulatorClientRefuses(t *testing.T) {
 	bad := map[string]string{envEmulatorCA: e.env[envEmulatorCA]}
 	if _, err := emulatorClient(testutil.Getenv(bad)); err == nil {
 		t.Error("CA without address accepted")
+	}
+}
+
+// TestBinaryLinksNoTesting checks that the command links neither the
+// testing package nor test-only helpers (issue 13): akvcredstest's core
+// does not import testing, and nothing but tests may import testutil.
+func TestBinaryLinksNoTesting(t *testing.T) {
+	t.Parallel()
+	gotool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool:", err)
+	}
+	out, err := exec.Command(gotool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "testing" || strings.HasSuffix(p, "/internal/testutil") {
+			t.Errorf("akvcreds links %s", p)
+		}
 	}
 }
