@@ -69,7 +69,8 @@ func TestCheck(t *testing.T) {
 			args: checkArgs("--secret", "db-password,expired,future,bad-json,good-json")},
 		{name: "expired-malformed-listed", setup: seedBad, hidden: badValues, code: exitPartial, golden: "check_expired-malformed-listed",
 			args: checkArgs()},
-		{name: "unavailable", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Path: "/secrets/api-key", Status: 503, Count: 100}),
+		// 501 is not retried (503 would be, taking seconds).
+		{name: "unavailable", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Path: "/secrets/api-key", Status: 501, Count: 100}),
 			args: checkArgs("--secret", "api-key"), code: exitPartial, golden: "check_unavailable"},
 		{name: "timeout", setup: inject(akvcredstest.Fault{Host: "app-vault.vault.azure.net", Delay: time.Minute, Count: 100}),
 			args: checkArgs("--secret", "api-key", "--timeout", "1s"), code: exitFailure, golden: "check_timeout"},
