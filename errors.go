@@ -156,11 +156,8 @@ func FetchErrors(err error) []*FetchError {
 			for _, x := range e.Unwrap() {
 				walk(x)
 			}
-		default:
-			var fe *FetchError
-			if errors.As(err, &fe) {
-				out = append(out, fe)
-			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap()) // a wrapped join (fmt.Errorf("...: %w", err)) keeps all its errors
 		}
 	}
 	walk(err)
