@@ -65,16 +65,30 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		rows = append(rows, ck.vault(ctx, vaultName(v, cl), cf.secrets)...)
 	}
-	passed, failures := writeCheck(stdout, rows, principal)
-	if cf.verbose {
-		for _, err := range failures {
-			fmt.Fprintf(stderr, "error: %s\n", clean(err.Error()))
+	passed, failed := writeCheck(stdout, rows, principal)
+	var errs []error
+	for _, r := range failed {
+		if cf.verbose {
+			fmt.Fprintf(stderr, "error: %s\n", clean(r.message()))
 		}
+		errs = append(errs, r.err)
 	}
-	if len(failures) > 0 {
-		fmt.Fprintf(stderr, "akvcreds check: %d passed, %d failed\n", passed, len(failures))
+	if len(failed) > 0 {
+		fmt.Fprintf(stderr, "akvcreds check: %d passed, %d failed\n", passed, len(failed))
 	}
-	return exitCode(passed, errors.Join(failures...))
+	return exitCode(passed, errors.Join(errs...))
+}
+
+// message is the full text of a failed row's error, for -v: the
+// *FetchError's message, or, for a secret check's mapping function
+// refused, what it found and check's fix (the FetchError's own Remedy
+// speaks of the mapping function, which is check's business).
+func (r checkRow) message() string {
+	var ref *refusal
+	if errors.As(r.err, &ref) {
+		return fmt.Sprintf("akvcreds: vault %q secret %q: %s: %s. To fix: %s", r.vault, r.secret, label(r.err), ref.detail, ref.fix)
+	}
+	return r.err.Error()
 }
 
 // vaultName is the vault's name as akvcreds reports it (lower case, without
@@ -88,8 +102,8 @@ func vaultName(v string, cl cloud.Cloud) string {
 
 // writeCheck writes the table, then the Azure CLI commands that grant what
 // the failed checks lack. It returns the number of checks passed and the
-// failures. Every cell is escaped for the terminal.
-func writeCheck(w io.Writer, rows []checkRow, principal string) (passed int, failures []error) {
+// failed rows. Every cell is escaped for the terminal.
+func writeCheck(w io.Writer, rows []checkRow, principal string) (passed int, failed []checkRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VAULT\tSECRET\tCHECK\tRESULT\tFIX")
 	var cmds []string
@@ -97,7 +111,7 @@ func writeCheck(w io.Writer, rows []checkRow, principal string) (passed int, fai
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(r.vault), clean(orDash(r.secret)), r.check, clean(r.result), clean(orDash(r.fix)))
 		switch {
 		case r.failed:
-			failures = append(failures, r.err)
+			failed = append(failed, r)
 			if cmd := fixCommand(r, principal); cmd != "" && !slices.Contains(cmds, cmd) {
 				cmds = append(cmds, cmd)
 			}
@@ -112,7 +126,7 @@ func writeCheck(w io.Writer, rows []checkRow, principal string) (passed int, fai
 			fmt.Fprintln(w, "  "+clean(c))
 		}
 	}
-	return passed, failures
+	return passed, failed
 }
 
 // checker runs check's fetches on one Client. While listOnly is set, its

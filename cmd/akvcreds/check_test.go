@@ -109,6 +109,9 @@ func TestCheckLabels(t *testing.T) {
 	for _, line := range strings.Split(r.stderr, "\n") {
 		if strings.HasPrefix(line, "error: ") {
 			n++
+			if strings.Contains(line, "With") || strings.Contains(line, "mapping function") {
+				t.Errorf("an error line gives library advice: %s", line)
+			}
 		}
 	}
 	if n != 5 {
