@@ -316,14 +316,15 @@ func (sc *scan) cached(ctx context.Context, r *read) bool {
 	return true
 }
 
-// read reads one secret; it runs on a worker.
+// read reads one secret; it runs on a worker. Its start and end are taken
+// by the Client's clock, which Watch judges settling by.
 func (sc *scan) read(ctx context.Context, r *read) {
-	r.start = time.Now()
+	r.start = sc.c.now()
 	defer func() {
 		if v := recover(); v != nil {
 			r.err = panicFailure(v)
 		}
-		r.done = time.Now()
+		r.done = sc.c.now()
 	}()
 	if ctx.Err() != nil {
 		r.err = notStarted(ctx)
@@ -611,7 +612,7 @@ func (c *Client) logRead(ctx context.Context, r *read) {
 	}
 	attrs := []slog.Attr{
 		slog.String("vault", r.vs.ref.name), slog.String("secret", r.secret),
-		slog.Int("attempts", r.attempts), slog.Duration("duration", time.Since(r.start)),
+		slog.Int("attempts", r.attempts), slog.Duration("duration", c.now().Sub(r.start)),
 	}
 	if r.version != "" {
 		attrs = append(attrs, slog.String("version", r.version))
