@@ -166,8 +166,13 @@
 //	      "permissions": [{"principal": "system-assigned", "get": true, "list": false}]
 //	    }
 //	  ],
-//	  "rateLimits": [{"vault": "demo-vault", "n": 4000, "windowSeconds": 10, "retryAfter": true}]
+//	  "rateLimits": [{"vault": "demo-vault", "n": 4000, "windowSeconds": 10, "retryAfter": true,
+//	                  "fixedWindow": false, "retryAfterSeconds": 0}]
 //	}
+//
+// A rate limit's window slides unless "fixedWindow" is true; its Retry-After
+// is the time until the window frees unless "retryAfterSeconds" sets a
+// constant (see SetRateLimit, FixedWindow and ConstantRetryAfter).
 //
 // The defaults registered by NewServer (DefaultTenantID, DefaultClientID,
 // DefaultUserAssignedClientID and the system-assigned identity) stay

@@ -106,15 +106,42 @@ type rateLimit struct {
 	n          int
 	window     time.Duration
 	retryAfter bool
-	times      []time.Time // accepted requests, oldest first
+	fixed      bool          // FixedWindow: windows of fixed phase
+	constant   time.Duration // ConstantRetryAfter: this Retry-After whatever the window
+	times      []time.Time   // sliding: accepted requests, oldest first
+	start      time.Time     // fixed: the current window's start
+	count      int           // fixed: requests accepted in it
+}
+
+// RateLimitOption changes how SetRateLimit throttles. Azure documents the
+// limit (4,000 secret transactions per 10 s per vault) but not whether its
+// window slides or is fixed, nor what Retry-After it sends: the options let
+// a test try each.
+type RateLimitOption interface{ applyRate(*rateLimit) }
+
+type rateOption func(*rateLimit)
+
+func (f rateOption) applyRate(rl *rateLimit) { f(rl) }
+
+// FixedWindow counts requests in consecutive windows of fixed phase (the
+// first starts at the first request), instead of over the sliding last
+// window: at a window's start, n requests may come at once again.
+func FixedWindow() RateLimitOption { return rateOption(func(rl *rateLimit) { rl.fixed = true }) }
+
+// ConstantRetryAfter sends Retry-After: d (in whole seconds, at least 1)
+// with every 429 instead of the time until the window frees (it needs
+// SetRateLimit's retryAfter).
+func ConstantRetryAfter(d time.Duration) RateLimitOption {
+	return rateOption(func(rl *rateLimit) { rl.constant = d })
 }
 
 // SetRateLimit throttles a vault (created if missing): once n authenticated
 // requests have been accepted within the last window (by the server's clock),
 // further ones get 429 Throttled, with a Retry-After header (seconds until
 // the window frees, rounded up) when retryAfter is true and none otherwise.
-// Throttled requests do not count. n <= 0 removes the limit.
-func (s *Server) SetRateLimit(vaultName string, n int, window time.Duration, retryAfter bool) {
+// Throttled requests do not count. n <= 0 removes the limit. Options choose
+// a fixed window and a constant Retry-After.
+func (s *Server) SetRateLimit(vaultName string, n int, window time.Duration, retryAfter bool, opts ...RateLimitOption) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.vaultLocked(vaultName)
@@ -123,11 +150,34 @@ func (s *Server) SetRateLimit(vaultName string, n int, window time.Duration, ret
 		return
 	}
 	v.rate = &rateLimit{n: n, window: window, retryAfter: retryAfter}
+	for _, o := range opts {
+		if o != nil {
+			o.applyRate(v.rate)
+		}
+	}
 }
 
 // admit records a request against the limit; it reports whether the request
-// may proceed and, if not, the seconds until it would.
+// may proceed and, if not, the seconds of its Retry-After.
 func (rl *rateLimit) admit(now time.Time) (bool, int) {
+	var wait time.Duration
+	if rl.fixed {
+		wait = rl.admitFixed(now)
+	} else {
+		wait = rl.admitSliding(now)
+	}
+	if wait < 0 {
+		return true, 0
+	}
+	if rl.constant > 0 {
+		wait = rl.constant
+	}
+	return false, max(1, int(math.Ceil(wait.Seconds())))
+}
+
+// admitSliding admits within the last window; a negative wait admits,
+// otherwise it is the time until the oldest request leaves the window.
+func (rl *rateLimit) admitSliding(now time.Time) time.Duration {
 	cut := now.Add(-rl.window)
 	i := 0
 	for i < len(rl.times) && !rl.times[i].After(cut) {
@@ -136,14 +186,26 @@ func (rl *rateLimit) admit(now time.Time) (bool, int) {
 	rl.times = rl.times[i:]
 	if len(rl.times) < rl.n {
 		rl.times = append(rl.times, now)
-		return true, 0
+		return -1
 	}
-	wait := rl.times[0].Add(rl.window).Sub(now)
-	secs := int(math.Ceil(wait.Seconds()))
-	if secs < 1 {
-		secs = 1
+	return rl.times[0].Add(rl.window).Sub(now)
+}
+
+// admitFixed admits within the current fixed window; a negative wait
+// admits, otherwise it is the time until the next window starts.
+func (rl *rateLimit) admitFixed(now time.Time) time.Duration {
+	if rl.start.IsZero() {
+		rl.start = now
 	}
-	return false, secs
+	if d := now.Sub(rl.start); d >= rl.window {
+		rl.start = rl.start.Add(d / rl.window * rl.window)
+		rl.count = 0
+	}
+	if rl.count < rl.n {
+		rl.count++
+		return -1
+	}
+	return rl.start.Add(rl.window).Sub(now)
 }
 
 // statusRecorder remembers the status written through it.

@@ -72,10 +72,12 @@ type seedPermission struct {
 }
 
 type seedRateLimit struct {
-	Vault      string `json:"vault"`
-	N          int    `json:"n"`
-	WindowSecs int    `json:"windowSeconds"`
-	RetryAfter bool   `json:"retryAfter"`
+	Vault           string `json:"vault"`
+	N               int    `json:"n"`
+	WindowSecs      int    `json:"windowSeconds"`
+	RetryAfter      bool   `json:"retryAfter"`
+	FixedWindow     bool   `json:"fixedWindow"`
+	RetryAfterConst int    `json:"retryAfterSeconds"` // a constant Retry-After (see ConstantRetryAfter)
 }
 
 // LoadSeed reads a JSON seed (format in the package documentation) and
@@ -236,7 +238,14 @@ func (s *Server) seedRateLimits(f *seedFile) error {
 		if rl.Vault == "" || rl.WindowSecs <= 0 {
 			return fmt.Errorf("rateLimits[%d]: vault and windowSeconds are required", i)
 		}
-		s.SetRateLimit(rl.Vault, rl.N, time.Duration(rl.WindowSecs)*time.Second, rl.RetryAfter)
+		var opts []RateLimitOption
+		if rl.FixedWindow {
+			opts = append(opts, FixedWindow())
+		}
+		if rl.RetryAfterConst > 0 {
+			opts = append(opts, ConstantRetryAfter(time.Duration(rl.RetryAfterConst)*time.Second))
+		}
+		s.SetRateLimit(rl.Vault, rl.N, time.Duration(rl.WindowSecs)*time.Second, rl.RetryAfter, opts...)
 	}
 	return nil
 }
