@@ -300,6 +300,9 @@ func (g *guardedCredential) failure(ctx, tctx context.Context, watch *limitWatch
 	default:
 		c := *Classify(err, "token") // a copy: the inner *Error may be shared
 		e = &c
+		if e.who != "" && e.Op == "token" {
+			return e // described already, by a credential this package built (passed back in as a custom one)
+		}
 	}
 	e.Op = "token"
 	e.Auth = g.auth
