@@ -75,9 +75,11 @@ type Batch struct {
 	// list request per 25 secrets of each listed vault and no reads.
 	Summary
 
-	// Next is how long Watch waits before the next cycle: the interval,
-	// doubled per consecutive failing cycle (or failed handler) up to eight
-	// intervals, with ±15 % jitter.
+	// Next is how long Watch waits before the next cycle if the handler
+	// accepts the batch: the interval, doubled per consecutive failing
+	// cycle (or failed handler) up to eight intervals, with ±15 % jitter.
+	// A handler that returns an error doubles the wait once more, as a
+	// failing cycle does (the "watch cycle" log record shows the wait).
 	Next time.Duration
 }
 
