@@ -221,7 +221,8 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 		return Credential{}, errs[0]
 	case len(creds) == 0:
 		return Credential{}, c.fetchError(ctx, id.Vault, id.Secret, id.Version,
-			fail(kindNotFound, "the secret is left out by the filters (WithFilters)", "", nil))
+			fail(kindNotFound, "the secret is left out by the filters (WithFilters)",
+				"the secret exists, but this client's filters leave it out: change the filters, or the secret's tags or content type", nil))
 	}
 	return creds[0], nil
 }
