@@ -29,6 +29,7 @@ import (
 // safetyRequest is a request as the client sent it.
 type safetyRequest struct {
 	method, host, path string
+	query              string // raw
 	auth               string // the Authorization header
 }
 
@@ -39,18 +40,31 @@ type safetySent struct {
 	reqs []safetyRequest
 }
 
-func (l *safetySent) client(s *akvcredstest.Server) *http.Client {
-	return hardHTTPClient(s, func(r *http.Request) {
-		l.mu.Lock()
-		l.reqs = append(l.reqs, safetyRequest{r.Method, strings.ToLower(r.URL.Hostname()), r.URL.Path, r.Header.Get("Authorization")})
-		l.mu.Unlock()
-	}, nil)
+// record records r.
+func (l *safetySent) record(r *http.Request) {
+	l.mu.Lock()
+	l.reqs = append(l.reqs, safetyRequest{r.Method, strings.ToLower(r.URL.Hostname()), r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization")})
+	l.mu.Unlock()
 }
+
+// client is the emulator's client, recording into l.
+func (l *safetySent) client(s *akvcredstest.Server) *http.Client { return hardHTTPClient(s, l.record, nil) }
 
 func (l *safetySent) snapshot() []safetyRequest {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]safetyRequest(nil), l.reqs...)
+}
+
+// count counts the requests sent that match.
+func (l *safetySent) count(match func(safetyRequest) bool) int {
+	n := 0
+	for _, r := range l.snapshot() {
+		if match(r) {
+			n++
+		}
+	}
+	return n
 }
 
 // safetyTokensStayHome fails if a request with an Authorization header went
