@@ -172,7 +172,9 @@ func TestHostileGetAnswer(t *testing.T) {
 		edit func(map[string]any)
 	}{
 		{"id without a name", func(m map[string]any) { m["id"] = "https://" + vault + ".vault.azure.net/" }},
-		{"id with an empty name", func(m map[string]any) { m["id"] = "https://" + vault + ".vault.azure.net/secrets//0123456789abcdef0123456789abcdef" }},
+		{"id with an empty name", func(m map[string]any) {
+			m["id"] = "https://" + vault + ".vault.azure.net/secrets//0123456789abcdef0123456789abcdef"
+		}},
 		{"id %zz", func(m map[string]any) { m["id"] = "%zz" }},
 		{"id x", func(m map[string]any) { m["id"] = "x" }},
 		{"no id", func(m map[string]any) { delete(m, "id") }},
@@ -399,9 +401,13 @@ func TestHostileWatchKeeps(t *testing.T) {
 		want   string // the report: "vault/" or "vault/secret"
 	}{
 		{"list page {}", func(r *http.Request) bool { return isPage(r, vault, false) },
-			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) { return hostileAnswer(r, 200, "{}"), nil }, vault + "/"},
+			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) {
+				return hostileAnswer(r, 200, "{}"), nil
+			}, vault + "/"},
 		{"list page empty", func(r *http.Request) bool { return isPage(r, vault, false) },
-			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) { return hostileAnswer(r, 200, ""), nil }, vault + "/"},
+			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) {
+				return hostileAnswer(r, 200, ""), nil
+			}, vault + "/"},
 		{"list page value null", func(r *http.Request) bool { return isPage(r, vault, false) },
 			func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
 				return editJSON(r, next, func(m map[string]any) { m["value"] = nil })
@@ -415,7 +421,9 @@ func TestHostileWatchKeeps(t *testing.T) {
 				return editJSON(r, next, func(m map[string]any) { m["value"] = nil })
 			}, vault + "/s01"},
 		{"read empty", func(r *http.Request) bool { return isRead(r, vault, "s01") },
-			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) { return hostileAnswer(r, 200, ""), nil }, vault + "/s01"},
+			func(r *http.Request, _ http.RoundTripper) (*http.Response, error) {
+				return hostileAnswer(r, 200, ""), nil
+			}, vault + "/s01"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,7 +48,9 @@ func (l *safetySent) record(r *http.Request) {
 }
 
 // client is the emulator's client, recording into l.
-func (l *safetySent) client(s *akvcredstest.Server) *http.Client { return hardHTTPClient(s, l.record, nil) }
+func (l *safetySent) client(s *akvcredstest.Server) *http.Client {
+	return hardHTTPClient(s, l.record, nil)
+}
 
 func (l *safetySent) snapshot() []safetyRequest {
 	l.mu.Lock()
