@@ -25,3 +25,8 @@ func WithEnvironmentFrom(getenv func(string) string) Option { return withEnviron
 func WithClock(now func() time.Time) Option {
 	return newOption("WithClock", func(s *settings) error { s.now = now; return nil })
 }
+
+// SetTryTimeout sets c's per-try timeout of Key Vault requests (default a
+// minute), so that tests of hanging answers need not wait a minute per try.
+// Call it before c's first fetch.
+func SetTryTimeout(c *Client, d time.Duration) { c.retry.tryTimeout = d }
