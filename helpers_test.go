@@ -221,3 +221,19 @@ func hardClient(t testing.TB, hc *http.Client, opts ...akvcreds.Option) *akvcred
 	}
 	return c
 }
+
+// wantErr checks that err matches target (nil: any) and contains every part.
+func wantErr(t *testing.T, err, target error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %v", target)
+	}
+	if target != nil && !errors.Is(err, target) {
+		t.Errorf("error %q does not match %v", err, target)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q lacks %q", err, p)
+		}
+	}
+}
