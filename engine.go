@@ -311,9 +311,21 @@ func (sc *scan) cached(ctx context.Context, r *read) bool {
 	if !ok {
 		return false
 	}
-	sc.finish(ctx, r, raw, r.order >= 0)
+	sc.finishGuarded(ctx, r, raw)
 	r.fromCache = r.err == nil && !r.filtered
 	return true
+}
+
+// finishGuarded is finish for a value from the cache, which is served on
+// the caller's goroutine or a producer's: a panic of the filters or the
+// mapping function becomes the read's failure, as it does on a worker.
+func (sc *scan) finishGuarded(ctx context.Context, r *read, raw Credential) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.err = panicFailure(v)
+		}
+	}()
+	sc.finish(ctx, r, raw, r.order >= 0)
 }
 
 // read reads one secret; it runs on a worker. Its start and end are taken
