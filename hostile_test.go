@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -779,4 +780,346 @@ func TestHostileThrottledPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A managed-identity endpoint that takes the connection and never answers
+// fails the vault with ErrUnavailable ("did not answer") after IMDS's four
+// tries of 10 s: no spinning, no cancellation reported, one token attempt
+// for all the secrets, and the call ends by itself (issue 18 #3). It takes
+// the 43.5 s of those tries.
+func TestHostileIMDSHangs(t *testing.T) {
+	t.Parallel()
+	const vault = "hostile-imds"
+	s := newServer(t)
+	secrets := hardSecrets(s, vault, 6)
+	s.Inject(akvcredstest.Fault{Host: "169.254.169.254", Delay: time.Hour, Count: 1 << 20})
+	var sent safetySent
+	c := hardClient(t, sent.client(s), akvcreds.WithSystemAssignedIdentity(), akvcreds.WithVaults(vault), akvcreds.WithSecrets(secrets...))
+	creds, err := hostileFetch(t, c)
+	reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+	for _, n := range secrets {
+		fe := reports[vault+"/"+n]
+		mustReport(t, fe, akvcreds.ErrUnavailable)
+		if fe != nil && !strings.Contains(fe.Error(), "managed identity endpoint did not answer") {
+			t.Errorf("%s: %v, want the managed identity endpoint named as not answering", n, fe)
+		}
+	}
+	imds := sent.count(func(r safetyRequest) bool { return r.host == "169.254.169.254" })
+	if imds != 4 {
+		t.Errorf("%d IMDS requests, want 4 (its documented tries)", imds)
+	}
+	if n := len(sent.snapshot()) - imds; n != 1 {
+		t.Errorf("%d vault requests, want 1 (the challenge; then the vault is decided)", n)
+	}
+}
+
+// An answer that never comes ends each try at the per-try timeout: without
+// retries the read (or the listing) fails once with ErrUnavailable, "did not
+// answer", never as a cancellation and never restarted (issue 18 #4).
+func TestHostileHangingAnswer(t *testing.T) {
+	t.Parallel()
+	const vault = "hostile-hang"
+	for _, listed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("listed=%v", listed), func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			secrets := hardSecrets(s, vault, 3)
+			var sent safetySent
+			c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithMaxRetries(0))
+			akvcreds.SetTryTimeout(c, time.Second)
+			if _, err := c.FetchCredential(context.Background(), vault+"/s00"); err != nil { // authenticate
+				t.Fatal(err)
+			}
+			var fes []*akvcreds.FetchError
+			hang := readSent(vault, "s01")
+			if listed {
+				// The next request is the first list page.
+				s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets", Delay: time.Hour})
+				creds, err := hostileFetch(t, c)
+				reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+				fes, hang = []*akvcreds.FetchError{reports[vault+"/"]}, pageSent(vault)
+			} else {
+				s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets/s01/", Delay: time.Hour, Count: 1 << 20})
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_, err := c.FetchCredential(ctx, vault+"/s01")
+				if ctx.Err() != nil {
+					t.Fatalf("FetchCredential ended only with its deadline: %v", err)
+				}
+				fes = akvcreds.FetchErrors(err)
+			}
+			if len(fes) != 1 || fes[0] == nil {
+				t.Fatalf("reports %v, want one", fes)
+			}
+			mustReport(t, fes[0], akvcreds.ErrUnavailable)
+			if msg := fes[0].Error(); !strings.Contains(msg, "did not answer") || strings.Contains(msg, "cancel") {
+				t.Errorf("%v: want \"did not answer\", and no cancellation", msg)
+			}
+			if n := sent.count(hang); n != 1 {
+				t.Errorf("%d requests for the hanging answer, want 1 (no retries, no restart)", n)
+			}
+		})
+	}
+}
+
+// blockedIn waits until n goroutines are blocked in fn (a function name as
+// runtime.Stack prints it, e.g. "akvcreds.(*Client).get(").
+func blockedIn(t *testing.T, fn string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		buf := make([]byte, 1<<22)
+		buf = buf[:runtime.Stack(buf, true)]
+		blocked := 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(g, fn) && !strings.Contains(header, "[running]") && !strings.Contains(header, "[runnable]") {
+				blocked++
+			}
+		}
+		if blocked >= n {
+			return
+		}
+	}
+	t.Fatalf("%d goroutines never blocked in %s", n, fn)
+}
+
+// Two concurrent reads of one secret share one request. When the context
+// of the caller whose read it is ends, that caller gets its cancellation
+// and the other, whose context is alive, reads again and gets the secret
+// (issue 18 #4).
+func TestHostileSharedReadOwnerCancelled(t *testing.T) {
+	t.Parallel()
+	const vault = "hostile-shared"
+	s := newServer(t)
+	hardSecrets(s, vault, 2)
+	var sent safetySent
+	inFlight := make(chan struct{})
+	var once sync.Once
+	hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		first := false
+		if isRead(r, vault, "s01") {
+			once.Do(func() { first = true })
+		}
+		if !first {
+			return next.RoundTrip(r)
+		}
+		close(inFlight)
+		<-r.Context().Done() // the first read of s01 hangs until its caller gives up
+		return nil, r.Context().Err()
+	}).client(s, &sent)
+	c := hardClient(t, hc, secretAuth())
+	if _, err := c.FetchCredential(context.Background(), vault+"/s00"); err != nil { // authenticate
+		t.Fatal(err)
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	ctxB, cancelB := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelB()
+	type result struct {
+		cred akvcreds.Credential
+		err  error
+	}
+	a, b := make(chan result, 1), make(chan result, 1)
+	go func() {
+		cred, err := c.FetchCredential(ctxA, vault+"/s01")
+		a <- result{cred, err}
+	}()
+	<-inFlight
+	go func() {
+		cred, err := c.FetchCredential(ctxB, vault+"/s01")
+		b <- result{cred, err}
+	}()
+	blockedIn(t, "akvcreds.(*Client).get(", 2) // A's read in flight, B waiting for it
+	cancelA()
+	ra, rb := <-a, <-b
+	if !errors.Is(ra.err, context.Canceled) {
+		t.Errorf("the cancelled caller got %v, want context.Canceled", ra.err)
+	}
+	if rb.err != nil || rb.cred.Password.Reveal() != hardSecretValue(vault, "s01") {
+		t.Errorf("the caller whose context is alive got %v (%s), want the secret", rb.err, rb.cred.Name)
+	}
+	if n := sent.count(readSent(vault, "s01")); n != 2 {
+		t.Errorf("%d reads of s01, want 2 (the cancelled one and the waiter's own)", n)
+	}
+}
+
+// A token answer that cannot be used — an endless or huge body, a token
+// over 64 KiB, a token already expired when issued — fails the vault once
+// (one token request for all its secrets) with ErrUnauthenticated, or
+// ErrMalformed for a body over 1 MiB, of which no more is read (issue 18
+// #13, #14).
+func TestHostileTokenAnswer(t *testing.T) {
+	t.Parallel()
+	const vault = "hostile-token"
+	longToken := strings.Repeat("t", 65<<10)
+	tests := []struct {
+		name string
+		imds bool
+		// answer replaces the token answer; read counts what is read of it.
+		answer func(r *http.Request, next http.RoundTripper, read *atomic.Int64) (*http.Response, error)
+		want   error
+	}{
+		{"Entra ID endless body", false, endlessAnswer(-1), akvcreds.ErrMalformed},
+		{"Entra ID 1 GiB body", false, endlessAnswer(1 << 30), akvcreds.ErrMalformed},
+		{"Entra ID token over 64 KiB", false, tokenEdit(func(m map[string]any) { m["access_token"] = longToken }), akvcreds.ErrUnauthenticated},
+		{"Entra ID expires_in negative", false, tokenEdit(func(m map[string]any) { m["expires_in"] = -300 }), akvcreds.ErrUnauthenticated},
+		{"Entra ID expires_in 0", false, tokenEdit(func(m map[string]any) { m["expires_in"] = 0 }), akvcreds.ErrUnauthenticated},
+		{"IMDS endless body", true, endlessAnswer(-1), akvcreds.ErrMalformed},
+		{"IMDS 1 GiB body", true, endlessAnswer(1 << 30), akvcreds.ErrMalformed},
+		{"IMDS token over 64 KiB", true, tokenEdit(func(m map[string]any) { m["access_token"] = longToken }), akvcreds.ErrUnauthenticated},
+		{"IMDS expires_on in the past", true, tokenEdit(func(m map[string]any) {
+			m["expires_on"] = fmt.Sprint(time.Now().Add(-time.Hour).Unix())
+		}), akvcreds.ErrUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			secrets := hardSecrets(s, vault, 6)
+			var read atomic.Int64
+			var sent safetySent
+			isToken := func(host, path string) bool {
+				if tt.imds {
+					return host == "169.254.169.254"
+				}
+				return host == "login.microsoftonline.com" && strings.HasSuffix(path, "/oauth2/v2.0/token")
+			}
+			hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+				if isToken(r.URL.Hostname(), r.URL.Path) {
+					return tt.answer(r, next, &read)
+				}
+				return next.RoundTrip(r)
+			}).client(s, &sent)
+			auth := secretAuth()
+			if tt.imds {
+				auth = akvcreds.WithSystemAssignedIdentity()
+			}
+			c := hardClient(t, hc, auth, akvcreds.WithVaults(vault), akvcreds.WithSecrets(secrets...))
+			creds, err := hostileFetch(t, c)
+			reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+			for _, n := range secrets {
+				mustReport(t, reports[vault+"/"+n], tt.want)
+			}
+			tokens := sent.count(func(r safetyRequest) bool { return isToken(r.host, r.path) })
+			if tokens != 1 {
+				t.Errorf("%d token requests for %d secrets, want 1", tokens, len(secrets))
+			}
+			if n := read.Load(); n > int64(tokens)*hostileLimit {
+				t.Errorf("%d bytes read of %d token answers: the body was not bounded", n, tokens)
+			}
+			for _, r := range sent.snapshot() {
+				if r.auth != "" {
+					t.Errorf("a token was sent to %s %s%s", r.method, r.host, r.path)
+				}
+			}
+		})
+	}
+}
+
+// endlessAnswer answers with the emulator's status and headers and a body
+// of length bytes (-1: endless, of unknown length), counting what is read.
+func endlessAnswer(length int64) func(r *http.Request, next http.RoundTripper, read *atomic.Int64) (*http.Response, error) {
+	return func(r *http.Request, next http.RoundTripper, read *atomic.Int64) (*http.Response, error) {
+		res, err := next.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		var body io.Reader = endless{read}
+		if length >= 0 {
+			body = io.LimitReader(body, length)
+		}
+		return withBody(res, body, length), nil
+	}
+}
+
+// tokenEdit changes the JSON of the emulator's token answer.
+func tokenEdit(edit func(map[string]any)) func(r *http.Request, next http.RoundTripper, read *atomic.Int64) (*http.Response, error) {
+	return func(r *http.Request, next http.RoundTripper, _ *atomic.Int64) (*http.Response, error) {
+		return editJSON(r, next, edit)
+	}
+}
+
+// A panic in the caller's code that akvcreds runs — a mapping function, a
+// filter — becomes a *FetchError (ErrMalformed) for what it was deciding:
+// the process survives, the other secrets are returned, and it is the same
+// whether the value came from Key Vault or the cache, in a fetch or in Watch.
+func TestHostilePanicBecomesFetchError(t *testing.T) {
+	t.Parallel()
+	const vault = "hostile-panic"
+	mapper := akvcreds.WithMapper(func(info akvcreds.SecretInfo, value akvcreds.Password) (string, string, error) {
+		if info.Secret == "s01" {
+			panic("mapper: " + value.Reveal()) // the panic value must not be shown
+		}
+		return info.Secret, value.Reveal(), nil
+	})
+	keep := akvcreds.WithFilters(akvcreds.Filter{Keep: func(info akvcreds.SecretInfo) bool {
+		if info.Secret == "s01" {
+			var m map[string]int
+			m["x"]++ // a runtime error
+		}
+		return true
+	}})
+	tests := []struct {
+		name   string
+		opts   []akvcreds.Option
+		listed bool
+		want   string // the report
+	}{
+		{"mapper/named", []akvcreds.Option{mapper}, false, vault + "/s01"},
+		{"mapper/listed", []akvcreds.Option{mapper}, true, vault + "/s01"},
+		{"mapper/named/cache", []akvcreds.Option{mapper, akvcreds.WithCache(time.Hour)}, false, vault + "/s01"},
+		{"mapper/listed/cache", []akvcreds.Option{mapper, akvcreds.WithCache(time.Hour)}, true, vault + "/s01"},
+		{"filter/named", []akvcreds.Option{keep}, false, vault + "/s01"},
+		{"filter/named/cache", []akvcreds.Option{keep, akvcreds.WithCache(time.Hour)}, false, vault + "/s01"},
+		{"filter/listed", []akvcreds.Option{keep}, true, vault + "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			secrets := hardSecrets(s, vault, 4)
+			opts := append([]akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault)}, tt.opts...)
+			if !tt.listed {
+				opts = append(opts, akvcreds.WithSecrets(secrets...))
+			}
+			c := newClient(t, s, opts...)
+			check := func(t *testing.T, creds []akvcreds.Credential, err error) {
+				t.Helper()
+				reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+				if len(reports) != 1 {
+					t.Errorf("%d reports, want %s only: %v", len(reports), tt.want, err)
+				}
+				fe := reports[tt.want]
+				mustReport(t, fe, akvcreds.ErrMalformed)
+				if fe != nil && (!strings.Contains(fe.Error(), "panic") || strings.Contains(fe.Error(), hardSecretValue(vault, "s01"))) {
+					t.Errorf("%v: want the panic named, without its value", fe)
+				}
+			}
+			for i := range 2 { // the second from the cache, when there is one
+				creds, err := hostileFetch(t, c)
+				t.Run(fmt.Sprint("fetch ", i), func(t *testing.T) { check(t, creds, err) })
+			}
+			if tt.want != vault+"/" {
+				_, err := c.FetchCredential(context.Background(), tt.want)
+				t.Run("FetchCredential", func(t *testing.T) {
+					fes := akvcreds.FetchErrors(err)
+					if len(fes) != 1 || fes[0].Vault+"/"+fes[0].Secret != tt.want {
+						t.Fatalf("%v, want one report for %s", err, tt.want)
+					}
+					mustReport(t, fes[0], akvcreds.ErrMalformed)
+				})
+			}
+			b := hostileWatch(t, c, 1, nil)[0]
+			t.Run("Watch", func(t *testing.T) { check(t, b.Added, errors.Join(fetchErrs(b.Errors)...)) })
+		})
+	}
+}
+
+// fetchErrs converts for errors.Join.
+func fetchErrs(fes []*akvcreds.FetchError) []error {
+	out := make([]error, len(fes))
+	for i, fe := range fes {
+		out[i] = fe
+	}
+	return out
 }
