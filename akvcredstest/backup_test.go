@@ -13,19 +13,20 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 func TestSDKUpdateSecretProperties(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := akvcredstest.NewTestServer(t, akvcredstest.WithClock(clock.now), akvcredstest.WithTokenLifetime(365*24*time.Hour))
+	clock := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := akvcredstest.NewTestServer(t, akvcredstest.WithClock(clock.Now), akvcredstest.WithTokenLifetime(365*24*time.Hour))
 	v1 := s.SetSecret("upvault", "api", "first", akvcredstest.ContentType("text/plain"),
 		akvcredstest.Tags(map[string]string{"owner": "a", "team": "b"}))
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	v2 := s.SetSecret("upvault", "api", "second")
 	c := defaultClient(t, s, "upvault")
 
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	exp := time.Date(2040, 1, 1, 1, 1, 1, 0, time.UTC)
 	up, err := c.UpdateSecretProperties(ctx, "api", v1, azsecrets.UpdateSecretPropertiesParameters{
 		SecretAttributes: &azsecrets.SecretAttributes{Enabled: to.Ptr(false), Expires: &exp},
@@ -38,8 +39,8 @@ func TestSDKUpdateSecretProperties(t *testing.T) {
 		*up.ContentType != "text/plain" || len(up.Tags) != 1 || *up.Tags["owner"] != "c" {
 		t.Errorf("update v1: %+v %+v", up.Secret, *up.Attributes)
 	}
-	if !up.Attributes.Updated.Equal(clock.now()) || up.Attributes.Created.Equal(clock.now()) {
-		t.Errorf("update v1: created %v updated %v, clock %v", up.Attributes.Created, up.Attributes.Updated, clock.now())
+	if !up.Attributes.Updated.Equal(clock.Now()) || up.Attributes.Created.Equal(clock.Now()) {
+		t.Errorf("update v1: created %v updated %v, clock %v", up.Attributes.Created, up.Attributes.Updated, clock.Now())
 	}
 	_, err = c.GetSecret(ctx, "api", v1, nil)
 	checkErr(t, "get a version disabled by an update", err, 403, "Forbidden", "SecretDisabled")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 // checkErr fails the test unless err is a Key Vault error with the status,
@@ -219,29 +219,11 @@ func TestSDKPurgeProtection(t *testing.T) {
 	checkErr(t, "after helper purge", err, 404, "SecretNotFound", "")
 }
 
-// testClock is a settable clock for WithClock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestSDKScheduledPurge(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Now().Truncate(time.Second)}
+	clock := testutil.NewClock(time.Now())
 	// Tokens outlive the jumps of the server's clock.
-	s := akvcredstest.NewTestServer(t, akvcredstest.WithClock(clock.now), akvcredstest.WithTokenLifetime(365*24*time.Hour))
+	s := akvcredstest.NewTestServer(t, akvcredstest.WithClock(clock.Now), akvcredstest.WithTokenLifetime(365*24*time.Hour))
 	s.AddVault("clockvault", akvcredstest.VaultRetentionDays(10), akvcredstest.VaultPurgeProtection())
 	s.SetSecret("clockvault", "temp", "v")
 	c := defaultClient(t, s, "clockvault")
@@ -249,14 +231,14 @@ func TestSDKScheduledPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !del.DeletedDate.Equal(clock.now()) || !del.ScheduledPurgeDate.Equal(clock.now().Add(10*24*time.Hour)) {
-		t.Errorf("dates %v %v (clock %v)", del.DeletedDate, del.ScheduledPurgeDate, clock.now())
+	if !del.DeletedDate.Equal(clock.Now()) || !del.ScheduledPurgeDate.Equal(clock.Now().Add(10*24*time.Hour)) {
+		t.Errorf("dates %v %v (clock %v)", del.DeletedDate, del.ScheduledPurgeDate, clock.Now())
 	}
-	clock.advance(10*24*time.Hour - time.Second)
+	clock.Advance(10*24*time.Hour - time.Second)
 	if _, err := c.GetDeletedSecret(ctx, "temp", nil); err != nil {
 		t.Errorf("a second before the purge date: %v", err)
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	_, err = c.GetDeletedSecret(ctx, "temp", nil)
 	checkErr(t, "at the purge date", err, 404, "SecretNotFound", "")
 	if _, err := c.SetSecret(ctx, "temp", azsecrets.SetSecretParameters{Value: to.Ptr("again")}, nil); err != nil {
