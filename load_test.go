@@ -33,28 +33,30 @@ const (
 
 var loadOutcomeNames = [...]string{"ok", "transient 503", "dropped once", "truncated once", "429 once", "503 always", "missing", "disabled"}
 
-// loadPlan draws the fault for each secret, deterministically from seed:
-// 5% a transient 503, 1% a dropped connection, 0.5% a truncated answer,
-// 0.1% a 429, 0.5% a 503 on every attempt, 0.5% missing, 0.2% disabled.
+// loadRates are how often each fault is drawn: 5% a transient 503, 1% a
+// dropped connection, 0.5% a truncated answer, 0.1% a 429, 0.5% a 503 on
+// every attempt, 0.5% missing, 0.2% disabled; the rest none.
+var loadRates = []struct {
+	outcome loadOutcome
+	p       float64
+}{
+	{loadTransient5x, 0.05}, {loadDropOnce, 0.01}, {loadCutOnce, 0.005}, {loadThrottled, 0.001},
+	{loadBroken, 0.005}, {loadMissing, 0.005}, {loadDisabled, 0.002},
+}
+
+// loadPlan draws the fault for each secret (loadRates), deterministically
+// from seed.
 func loadPlan(seed uint64, n int) []loadOutcome {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	out := make([]loadOutcome, n)
 	for i := range out {
-		switch r := rng.Float64(); {
-		case r < 0.05:
-			out[i] = loadTransient5x
-		case r < 0.06:
-			out[i] = loadDropOnce
-		case r < 0.065:
-			out[i] = loadCutOnce
-		case r < 0.066:
-			out[i] = loadThrottled
-		case r < 0.071:
-			out[i] = loadBroken
-		case r < 0.076:
-			out[i] = loadMissing
-		case r < 0.078:
-			out[i] = loadDisabled
+		r := rng.Float64()
+		for _, lr := range loadRates {
+			if r < lr.p {
+				out[i] = lr.outcome
+				break
+			}
+			r -= lr.p
 		}
 	}
 	return out

@@ -29,27 +29,6 @@ import (
 // the trigger.
 const watchInterval = time.Hour
 
-// watchClock is a settable clock for the emulator (akvcredstest.WithClock)
-// and the Client (akvcreds.WithClock).
-type watchClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newWatchClock(t time.Time) *watchClock { return &watchClock{t: t.Truncate(time.Second)} }
-
-func (c *watchClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *watchClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // watchRun is a Watch running in the background. Its handler hands each
 // batch to the test and returns what the test answers (step).
 type watchRun struct {
@@ -150,9 +129,9 @@ func seedWatched(s *akvcredstest.Server, n int) {
 // is frozen an hour behind this machine's (so every read is settled at
 // once; tests advance it to give a rotation a new updated time), and a
 // Client for it.
-func watchFixture(tb testing.TB, n int, opts ...akvcreds.Option) (*akvcredstest.Server, *watchClock, *akvcreds.Client) {
+func watchFixture(tb testing.TB, n int, opts ...akvcreds.Option) (*akvcredstest.Server, *testutil.Clock, *akvcreds.Client) {
 	tb.Helper()
-	clock := newWatchClock(time.Now().Add(-time.Hour))
+	clock := testutil.NewClock(time.Now().Add(-time.Hour))
 	s := newServer(tb, akvcredstest.WithClock(clock.Now))
 	seedWatched(s, n)
 	c := newClient(tb, s, append([]akvcreds.Option{secretAuth(), akvcreds.WithVaults("watched")}, opts...)...)
@@ -313,7 +292,7 @@ func TestWatchRotationCostsOneRead(t *testing.T) {
 // emulator and the Client share one frozen clock, which the test advances.
 func TestWatchSameSecondRotation(t *testing.T) {
 	t.Parallel()
-	clock := newWatchClock(time.Now())
+	clock := testutil.NewClock(time.Now())
 	s := newServer(t, akvcredstest.WithClock(clock.Now))
 	seedWatched(s, 3)
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("watched"), akvcreds.WithClock(clock.Now))
@@ -404,7 +383,7 @@ func TestWatchSoftDelete(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := newWatchClock(time.Now().Add(-time.Hour))
+			clock := testutil.NewClock(time.Now().Add(-time.Hour))
 			s := newServer(t, akvcredstest.WithClock(clock.Now))
 			versionB := ""
 			for _, n := range []string{"a", "b", "c"} {
@@ -658,7 +637,7 @@ func TestWatchNamedSecretsReadDirectlyWhenCheaper(t *testing.T) {
 // secret each cycle, and lists again every tenth cycle until allowed.
 func TestWatchNamedSecretsWithoutListPermission(t *testing.T) {
 	t.Parallel()
-	clock := newWatchClock(time.Now().Add(-time.Hour))
+	clock := testutil.NewClock(time.Now().Add(-time.Hour))
 	s := newServer(t, akvcredstest.WithClock(clock.Now))
 	s.AddVault("policy", akvcredstest.VaultAccessPolicy())
 	s.SetPermissions("policy", akvcredstest.DefaultClientID, akvcredstest.Permissions{Get: true})
@@ -751,7 +730,7 @@ func TestWatchSecretExpires(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			now := newWatchClock(time.Now())
+			now := testutil.NewClock(time.Now())
 			opts := append([]akvcreds.Option{akvcreds.WithClock(now.Now),
 				akvcreds.WithMapper(func(info akvcreds.SecretInfo, value akvcreds.Password) (string, string, error) {
 					if !info.Expires.IsZero() && !now.Now().Before(info.Expires) {
@@ -832,7 +811,7 @@ func TestWatchCancel(t *testing.T) {
 		}
 	})
 	t.Run("during a cycle", func(t *testing.T) {
-		clock := newWatchClock(time.Now().Add(-time.Hour))
+		clock := testutil.NewClock(time.Now().Add(-time.Hour))
 		s := newServer(t, akvcredstest.WithClock(clock.Now))
 		seedWatched(s, 3)
 		var mu sync.Mutex
