@@ -66,6 +66,15 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 
 // Do implements policy.Transporter.
 func (t limitedTransport) Do(req *http.Request) (*http.Response, error) {
+	if req.GetBody != nil {
+		// Sent without GetBody: for a 307 or 308, http.Client calls GetBody
+		// (which rewinds the SDK's one body reader) before it asks
+		// CheckRedirect, while the transport may still be writing that
+		// body (a data race); and akvcreds never follows a redirect.
+		r := *req
+		r.GetBody = nil
+		req = &r
+	}
 	res, err := t.next.Do(req)
 	if err != nil || res == nil || res.Body == nil {
 		return res, err
