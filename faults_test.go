@@ -30,6 +30,7 @@ import (
 
 	"github.com/akvcreds/akvcreds"
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 // faultRetried fetches the n secrets s00, s01, ... of a new vault, by name,
@@ -1045,8 +1046,8 @@ func TestHostileWatchKeeps(t *testing.T) {
 			t.Parallel()
 			// The server's clock moves ten minutes before cycle 1, so that s01's
 			// new version has another updated time and is read again.
-			var skew atomic.Int64
-			s := newServer(t, akvcredstest.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
+			clock := testutil.NewClock(time.Now())
+			s := newServer(t, akvcredstest.WithClock(clock.Now))
 			secrets := hardSecrets(s, vault, 5)
 			var hostile atomic.Bool
 			hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
@@ -1057,7 +1058,7 @@ func TestHostileWatchKeeps(t *testing.T) {
 			}).client(s, nil)
 			c := hardClient(t, hc, secretAuth(), akvcreds.WithVaults(vault))
 			batches := hostileWatch(t, c, 2, func(int) {
-				skew.Store(int64(10 * time.Minute))
+				clock.Advance(10 * time.Minute)
 				s.SetSecret(vault, "s01", "a new value nobody reads")
 				hostile.Store(true)
 			})
