@@ -111,17 +111,6 @@ func TestFaults(t *testing.T) {
 	g.Run("cancelled mid-flight", faultCancelMidFlight)
 }
 
-func hardMustKind(t *testing.T, fe *akvcreds.FetchError, want error) {
-	t.Helper()
-	if fe == nil {
-		t.Errorf("not reported, want %v", want)
-		return
-	}
-	if !errors.Is(fe, want) {
-		t.Errorf("%s/%s: %v, want %v", fe.Vault, fe.Secret, fe, want)
-	}
-}
-
 func faultDroppedConnections(t *testing.T) {
 	g := newHardGroup(t)
 	defer g.Wait()
@@ -163,7 +152,7 @@ func faultDroppedConnections(t *testing.T) {
 			if len(reports) != 1 {
 				t.Errorf("%d reported, want only s03: %v", len(reports), err)
 			}
-			hardMustKind(t, reports[vault+"/s03"], akvcreds.ErrUnavailable)
+			mustReport(t, reports[vault+"/s03"], akvcreds.ErrUnavailable)
 			if n := sent.count(readSent(vault, "s03")); n != 3 {
 				t.Errorf("s03 was tried %d times, want 1 + 2 retries", n)
 			}
@@ -180,9 +169,9 @@ func faultDroppedConnections(t *testing.T) {
 		// drop-none has s00 only: the others are not found there.
 		reports := hardAccounted(t, creds, err, hardWant([]string{"drop-all", "drop-none"}, secrets))
 		for _, n := range secrets {
-			hardMustKind(t, reports["drop-all/"+n], akvcreds.ErrUnavailable)
+			mustReport(t, reports["drop-all/"+n], akvcreds.ErrUnavailable)
 			if n != "s00" {
-				hardMustKind(t, reports["drop-none/"+n], akvcreds.ErrNotFound)
+				mustReport(t, reports["drop-none/"+n], akvcreds.ErrNotFound)
 			}
 		}
 		if len(creds) != 1 || creds[0].Name != "drop-none/s00" {
@@ -243,7 +232,7 @@ func fault5xxBursts(t *testing.T) {
 		}
 		for _, n := range []string{"s02", "s04"} {
 			fe := reports["burst-mixed/"+n]
-			hardMustKind(t, fe, akvcreds.ErrUnavailable)
+			mustReport(t, fe, akvcreds.ErrUnavailable)
 			if fe != nil && !strings.Contains(fe.Error(), "HTTP 50") {
 				t.Errorf("%s: the message does not give Azure's status: %v", n, fe)
 			}
@@ -266,7 +255,7 @@ func fault5xxBursts(t *testing.T) {
 		c := hardClient(t, hc, secretAuth(), akvcreds.WithVaults("burst-list"), akvcreds.WithMaxRetries(1))
 		creds, err := c.FetchCredentials(ctx)
 		reports := hardAccounted(t, creds, err, hardWant([]string{"burst-list"}, secrets))
-		hardMustKind(t, reports["burst-list/"], akvcreds.ErrUnavailable)
+		mustReport(t, reports["burst-list/"], akvcreds.ErrUnavailable)
 		if len(creds) != 2 {
 			t.Errorf("returned %v, want the first page's s00 and s01", names(creds))
 		}
@@ -293,7 +282,7 @@ func faultTokenEndpointDown(t *testing.T) {
 			creds, err := c.FetchCredentials(ctx)
 			reports := hardAccounted(t, creds, err, hardWant([]string{"token-down"}, secrets))
 			for _, n := range secrets {
-				hardMustKind(t, reports["token-down/"+n], akvcreds.ErrUnavailable)
+				mustReport(t, reports["token-down/"+n], akvcreds.ErrUnavailable)
 			}
 			// One token attempt (with the SDK's own retries) for the vault,
 			// not one per secret.
@@ -348,7 +337,7 @@ func faultTokenEndpointDown(t *testing.T) {
 			imds := s.Count(akvcredstest.KindIMDS)
 			if tc.count > 4 {
 				for _, n := range secrets {
-					hardMustKind(t, reports["imds-down/"+n], akvcreds.ErrUnavailable)
+					mustReport(t, reports["imds-down/"+n], akvcreds.ErrUnavailable)
 				}
 				// Bounded retries for the vault, not a storm per secret.
 				if imds != 4 {
@@ -456,7 +445,7 @@ func faultTokenExpiresMidFetch(t *testing.T) {
 		reports := hardAccounted(t, creds, err, hardWant([]string{"expired"}, secrets))
 		for _, n := range secrets {
 			fe := reports["expired/"+n]
-			hardMustKind(t, fe, akvcreds.ErrUnauthenticated)
+			mustReport(t, fe, akvcreds.ErrUnauthenticated)
 		}
 		if fe := reports["expired/s00"]; fe != nil && !strings.Contains(fe.Error()+fmt.Sprint(akvcreds.FetchErrors(err)), "TokenExpired") {
 			t.Errorf("no report names the expired token: %v", err)
@@ -505,7 +494,7 @@ func faultClockSkew(t *testing.T) {
 				case expiredOnIssue:
 					for _, n := range secrets {
 						fe := reports[vault+"/"+n]
-						hardMustKind(t, fe, akvcreds.ErrUnauthenticated)
+						mustReport(t, fe, akvcreds.ErrUnauthenticated)
 						if fe != nil && !strings.Contains(fe.Error(), "already expired") {
 							t.Errorf("%s: the report does not say the token had expired when issued: %v", n, fe)
 						}
