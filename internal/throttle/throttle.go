@@ -85,7 +85,9 @@ const (
 	// nothing but 429 for this long, the request whose 429 would take the
 	// episode past it gives up, and every request waiting fails with
 	// ErrExhausted. A later request probes the vault once more, and gives
-	// up after that probe if the vault still throttles.
+	// up after that probe if the vault still throttles. A request that
+	// would wait for a pause longer than the budget (a long Retry-After)
+	// fails with ErrExhausted at once.
 	Budget = time.Minute
 )
 
@@ -210,9 +212,14 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		return err
 	}
 	l.mu.Lock()
-	a := l.admit(l.now())
+	now := l.now()
+	a := l.admit(now)
 	entered := l.giveUps
+	tooLong := now.Add(l.budget).Before(l.pausedUntil) // the pause alone outlasts the budget
 	l.mu.Unlock()
+	if tooLong {
+		return ErrExhausted
+	}
 	for !a.ok {
 		c, stop := l.after(a.wait)
 		select {

@@ -392,7 +392,7 @@ func TestWaitHonoursContext(t *testing.T) {
 		name  string
 		setup func(l *Limiter)
 	}{
-		{"paused", func(l *Limiter) { l.Throttled(time.Hour) }},
+		{"paused", func(l *Limiter) { l.Throttled(Budget / 2) }}, // a longer pause fails at once
 		{"waiting for a reserved token", func(l *Limiter) {
 			l.mu.Lock()
 			l.tokens = 0
@@ -499,5 +499,31 @@ func TestGiveUpAfterBudget(t *testing.T) {
 	l.Succeeded()
 	if _, giveUp := l.Throttled(time.Second); giveUp {
 		t.Fatal("a new episode gave up at its first 429")
+	}
+}
+
+// A Retry-After longer than the budget gives up at the 429, and a request
+// arriving while that pause lasts fails at once instead of waiting for it
+// (an hour, or whatever Azure, or something in its place, asked for);
+// once the rest of the pause fits in the budget, a request waits for it.
+func TestLongPauseFailsAtOnce(t *testing.T) {
+	l, c, timers := newTestLimiter(DefaultRate, DefaultBurst)
+	if _, giveUp := l.Throttled(time.Hour); !giveUp {
+		t.Fatal("a Retry-After of an hour did not give up")
+	}
+	if err := l.Wait(context.Background()); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("Wait during the hour's pause: %v, want ErrExhausted at once", err)
+	}
+	c.advance(time.Hour - Budget/2)
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(context.Background()) }()
+	if tr := <-timers; tr.d != Budget/2 {
+		t.Fatalf("waits %v, want the rest of the pause (%v)", tr.d, Budget/2)
+	} else {
+		c.advance(tr.d)
+		tr.fire <- c.t
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Wait at the end of the pause: %v", err)
 	}
 }
