@@ -1,0 +1,489 @@
+package akvcreds_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/akvcreds/akvcreds"
+	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
+)
+
+func TestFetchCredentialsClientSecret(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	exp := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	v1 := s.SetSecret("vault-one", "db-password", "p@ss-1", akvcredstest.ContentType("text/plain"),
+		akvcredstest.Tags(map[string]string{"env": "prod"}), akvcredstest.Expires(exp))
+	s.SetSecret("vault-one", "api-key", "k-1")
+	s.SetSecret("vault-two", "db-password", "p@ss-2")
+	s.SetSecret("vault-two", "api-key", "k-2")
+
+	c := newClient(t, s, secretAuth(),
+		akvcreds.WithVaults("vault-one", "https://vault-two.vault.azure.net/"),
+		akvcreds.WithSecrets("db-password", "api-key"))
+	creds, err := c.FetchCredentials(context.Background())
+	if err != nil {
+		t.Fatalf("FetchCredentials: %v", err)
+	}
+	want := []string{"vault-one/db-password", "vault-one/api-key", "vault-two/db-password", "vault-two/api-key"}
+	if got := names(creds); !slices.Equal(got, want) {
+		t.Fatalf("names = %v, want %v (vaults as given, then secrets as given)", got, want)
+	}
+	wantPw := []string{"p@ss-1", "k-1", "p@ss-2", "k-2"}
+	for i, cr := range creds {
+		if cr.Password.Reveal() != wantPw[i] {
+			t.Errorf("%s: wrong password", cr.Name)
+		}
+		if cr.Username != cr.Secret || cr.Vault+"/"+cr.Secret != cr.Name {
+			t.Errorf("%s: username %q secret %q vault %q", cr.Name, cr.Username, cr.Secret, cr.Vault)
+		}
+		if len(cr.Version) != 32 || !cr.Enabled || cr.Created.IsZero() || cr.Updated.IsZero() || cr.Stale || cr.Managed {
+			t.Errorf("%s: metadata missing: %+v", cr.Name, cr)
+		}
+	}
+	first := creds[0]
+	if first.Version != v1 || first.ContentType != "text/plain" || first.Tags["env"] != "prod" || !first.Expires.Equal(exp) {
+		t.Errorf("metadata of %s = version %s, content type %q, tags %v, expires %v", first.Name, first.Version, first.ContentType, first.Tags, first.Expires)
+	}
+	if first.ID != "https://vault-one.vault.azure.net/secrets/db-password/"+v1 {
+		t.Errorf("ID = %q", first.ID)
+	}
+}
+
+// One Key Vault client per vault for the Client's life: however many
+// fetches run, each vault is challenged once and the app gets one token.
+func TestOneChallengeAndTokenPerVault(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	vaults := []string{"alpha", "bravo", "charlie"}
+	var secrets []string
+	for _, v := range vaults {
+		secrets = hardSecrets(s, v, 20)
+	}
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults(vaults...), akvcreds.WithSecrets(secrets...))
+	for range 3 {
+		creds, err := c.FetchCredentials(context.Background())
+		hardAccounted(t, creds, err, hardWant(vaults, secrets))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.FetchCredential(context.Background(), "bravo/s00"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vaults {
+		host := v + ".vault.azure.net"
+		if n := countKind(s, akvcredstest.KindChallenge, host); n != 1 {
+			t.Errorf("%s: %d challenges, want 1", host, n)
+		}
+		want := 60
+		if v == "bravo" {
+			want++
+		}
+		if n := countKind(s, akvcredstest.KindGetSecret, host); n != want {
+			t.Errorf("%s: %d gets, want %d", host, n, want)
+		}
+	}
+	// One credential, one tenant: the token is shared by the vaults.
+	if n := s.Count(akvcredstest.KindToken); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// A token is renewed when its life ends, yet the challenge is never
+// repeated: whether the client sees that the token has expired (its
+// lifetime of a second passes), or Key Vault, whose clock runs ahead,
+// rejects it first (401) and the client gets a new one.
+func TestTokenRefreshedAfterLifetime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		wait     func(*testutil.Clock)
+		rejected int // 401s from Key Vault
+	}{
+		{"client sees expiry", func(*testutil.Clock) { time.Sleep(1100 * time.Millisecond) }, 0},
+		{"Key Vault sees expiry", func(c *testutil.Clock) { c.Advance(2 * time.Second) }, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clock := testutil.NewClock(time.Now()) // Key Vault's clock: it stands still unless advanced
+			s := newServer(t, akvcredstest.WithTokenLifetime(time.Second), akvcredstest.WithClock(clock.Now))
+			s.SetSecret("refresh", "a", "1")
+			c := newClient(t, s, secretAuth(), akvcreds.WithVaults("refresh"), akvcreds.WithSecrets("a"))
+			for i := range 3 {
+				if i > 0 {
+					tt.wait(clock)
+				}
+				if _, err := c.FetchCredentials(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := countKind(s, akvcredstest.KindChallenge, ""); n != 1 {
+				t.Errorf("%d challenges, want 1", n)
+			}
+			if n := s.Count(akvcredstest.KindToken); n != 3 {
+				t.Errorf("%d token requests, want 3 (one per token lifetime)", n)
+			}
+			rejected := 0
+			for _, r := range s.Requests() {
+				if r.Kind == akvcredstest.KindGetSecret && r.Status == http.StatusUnauthorized {
+					rejected++
+				}
+			}
+			if rejected != tt.rejected {
+				t.Errorf("Key Vault rejected %d tokens, want %d", rejected, tt.rejected)
+			}
+		})
+	}
+}
+
+func TestDuplicatesCollapse(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("dupvault", "one", "1")
+	s.SetSecret("dupvault", "two", "2")
+	c := newClient(t, s, secretAuth(),
+		akvcreds.WithVaults("dupvault", "DupVault", "https://dupvault.vault.azure.net"),
+		akvcreds.WithSecrets("one", "two", "one", "ONE"))
+	creds, err := c.FetchCredentials(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(creds); !slices.Equal(got, []string{"dupvault/one", "dupvault/two"}) {
+		t.Fatalf("names = %v", got)
+	}
+	if n := s.Count(akvcredstest.KindGetSecret); n != 2 {
+		t.Errorf("%d gets, want 2", n)
+	}
+}
+
+func TestListingFetchesEnabledValidSecretsByName(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, akvcredstest.WithPageSize(3))
+	s.SetSecret("listing", "zeta", "z")
+	s.SetSecret("listing", "alpha", "a")
+	s.SetSecret("listing", "Mid", "m")
+	s.SetSecret("listing", "off", "x", akvcredstest.Disabled())
+	s.SetSecret("listing", "old", "x", akvcredstest.Expires(time.Now().Add(-time.Hour)))
+	s.SetSecret("listing", "later", "x", akvcredstest.NotBefore(time.Now().Add(time.Hour)))
+	for i := range 5 {
+		s.SetSecret("listing", "bulk"+string(rune('a'+i)), "b")
+	}
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("listing"))
+	var sum akvcreds.Summary
+	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listing/alpha", "listing/bulka", "listing/bulkb", "listing/bulkc", "listing/bulkd", "listing/bulke", "listing/Mid", "listing/zeta"}
+	if got := names(creds); !slices.Equal(got, want) {
+		t.Fatalf("names = %v, want %v", got, want)
+	}
+	if n := s.Count(akvcredstest.KindListSecrets); n != 4 || sum.ListPages != 4 {
+		t.Errorf("%d list pages (summary %d), want 4 (11 secrets, 3 a page)", n, sum.ListPages)
+	}
+	if sum.Reads != 8 || sum.Listed != 11 || sum.SkippedDisabled != 1 || sum.SkippedExpired != 1 || sum.SkippedNotYetValid != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	for _, r := range s.Requests() {
+		if r.Kind == akvcredstest.KindGetSecret && (r.Secret == "off" || r.Secret == "old" || r.Secret == "later") {
+			t.Errorf("read %s, which listing should have skipped", r.Secret)
+		}
+	}
+}
+
+func TestFetchCredential(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	v1 := s.SetSecret("single", "pw", "first")
+	s.SetSecret("single", "pw", "second")
+	c := newClient(t, s, secretAuth())
+	for _, tt := range []struct{ name, want, version string }{
+		{"single/pw", "second", ""},
+		{"single/pw/" + v1, "first", v1},
+		{"https://single.vault.azure.net/secrets/pw", "second", ""},
+		{"https://single.vault.azure.net/secrets/pw/" + v1, "first", v1},
+	} {
+		cred, err := c.FetchCredential(context.Background(), tt.name)
+		if err != nil || cred.Password.Reveal() != tt.want || cred.Name != "single/pw" || (tt.version != "" && cred.Version != tt.version) {
+			t.Errorf("%s: %s version %s, %v", tt.name, cred.Name, cred.Version, err)
+		}
+	}
+	_, err := c.FetchCredential(context.Background(), "single/missing")
+	var fe *akvcreds.FetchError
+	if !errors.As(err, &fe) || fe.Vault != "single" || fe.Secret != "missing" || fe.Kind != akvcreds.ErrNotFound || !errors.Is(err, akvcreds.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	_, err = c.FetchCredential(context.Background(), "single")
+	if !errors.Is(err, akvcreds.ErrInvalidArgument) || !strings.Contains(err.Error(), "FetchCredential") {
+		t.Fatalf("bad identifier: %v", err)
+	}
+}
+
+// FetchNames replaces the Client's vaults and secrets for one call: a
+// vault name lists it, "vault/secret[/version]" or a secret ID reads one
+// secret; vaults come in the order of their first name, secrets as given,
+// and duplicates collapse.
+func TestFetchNames(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	old := s.SetSecret("names-a", "x", "x-old")
+	s.SetSecret("names-a", "x", "x-new")
+	s.SetSecret("names-a", "y", "y-a")
+	s.SetSecret("names-a", "z", "z-a")
+	s.SetSecret("names-b", "x", "x-b")
+	s.SetSecret("names-b", "y", "y-b")
+	// The Client's own vaults and secrets are replaced, not added to.
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("names-b"), akvcreds.WithSecrets("y"))
+	tests := []struct {
+		name      string
+		names     []string
+		want      []string // names, then passwords
+		passwords []string
+		lists     int // list requests
+	}{
+		{"vault and secrets", []string{"names-b", "names-a/y", "names-a/x"},
+			[]string{"names-b/x", "names-b/y", "names-a/y", "names-a/x"}, []string{"x-b", "y-b", "y-a", "x-new"}, 1},
+		{"vaults by first name", []string{"names-a/z", "names-b/x", "names-a/y"},
+			[]string{"names-a/z", "names-a/y", "names-b/x"}, []string{"z-a", "y-a", "x-b"}, 0},
+		{"version", []string{"names-a/x/" + old}, []string{"names-a/x"}, []string{"x-old"}, 0},
+		{"secret IDs", []string{"https://names-a.vault.azure.net/secrets/z", "https://names-a.vault.azure.net/secrets/x/" + old},
+			[]string{"names-a/z", "names-a/x"}, []string{"z-a", "x-old"}, 0},
+		{"vault URL", []string{"https://names-b.vault.azure.net/"}, []string{"names-b/x", "names-b/y"}, []string{"x-b", "y-b"}, 1},
+		{"duplicates collapse", []string{"names-b", "NAMES-B", "names-a/y", "names-a/Y", "Names-A/y"},
+			[]string{"names-b/x", "names-b/y", "names-a/y"}, []string{"x-b", "y-b", "y-a"}, 1},
+		{"latest and a version are two reads", []string{"names-a/x", "names-a/x/" + old},
+			[]string{"names-a/x", "names-a/x"}, []string{"x-new", "x-old"}, 0},
+	}
+	for _, tt := range tests {
+		s.ResetRequests()
+		creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchNames(tt.names...))
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		got := names(creds)
+		var pw []string
+		for _, cr := range creds {
+			pw = append(pw, cr.Password.Reveal())
+		}
+		if !slices.Equal(got, tt.want) || !slices.Equal(pw, tt.passwords) {
+			t.Errorf("%s: got %v (values %d wrong), want %v", tt.name, got, len(pw), tt.want)
+		}
+		if n := s.Count(akvcredstest.KindListSecrets); n != tt.lists {
+			t.Errorf("%s: %d list requests, want %d", tt.name, n, tt.lists)
+		}
+		if n := s.Count(akvcredstest.KindGetSecret); n != len(tt.want) {
+			t.Errorf("%s: %d gets for %d credentials", tt.name, n, len(tt.want))
+		}
+	}
+}
+
+// Invalidate drops what the cache holds: one secret (every version), or
+// everything; a malformed name drops nothing. Without a cache it does
+// nothing.
+func TestInvalidate(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	v1 := s.SetSecret("inv", "a", "a1")
+	s.SetSecret("inv", "b", "b1")
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("inv"), akvcreds.WithSecrets("a", "b"), akvcreds.WithCache(time.Hour))
+	pinned := akvcreds.FetchNames("inv/a/" + v1)
+	// fetch fetches a and b, then a's first version, and reports the values
+	// and the gets sent so far.
+	fetch := func() (values string, gets int) {
+		t.Helper()
+		creds, err := c.FetchCredentials(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pin, err := c.FetchCredentials(context.Background(), pinned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cr := range append(creds, pin...) {
+			values += cr.Password.Reveal() + " "
+		}
+		return strings.TrimSpace(values), s.Count(akvcredstest.KindGetSecret)
+	}
+	check := func(step, wantValues string, wantGets int) {
+		t.Helper()
+		if v, n := fetch(); v != wantValues || n != wantGets {
+			t.Errorf("%s: values %q and %d gets, want %q and %d", step, v, n, wantValues, wantGets)
+		}
+	}
+	check("first", "a1 b1 a1", 3)
+	s.SetSecret("inv", "a", "a2")
+	s.SetSecret("inv", "b", "b2")
+	check("cached", "a1 b1 a1", 3)
+
+	err := c.Invalidate("inv/a", "inv/bad_name")
+	if !errors.Is(err, akvcreds.ErrInvalidArgument) || !strings.Contains(err.Error(), "akvcreds: Invalidate: ") || !strings.Contains(err.Error(), "bad_name") {
+		t.Errorf("malformed name: %v", err)
+	}
+	check("nothing dropped", "a1 b1 a1", 3)
+
+	if err := c.Invalidate("inv/A"); err != nil { // names are case-insensitive
+		t.Fatal(err)
+	}
+	check("a dropped, every version", "a2 b1 a1", 5)
+
+	if err := c.Invalidate("https://inv.vault.azure.net/secrets/b"); err != nil {
+		t.Fatal(err)
+	}
+	check("b dropped by its ID", "a2 b2 a1", 6)
+
+	s.SetSecret("inv", "a", "a3")
+	s.SetSecret("inv", "b", "b3")
+	if err := c.Invalidate(); err != nil {
+		t.Fatal(err)
+	}
+	check("all dropped", "a3 b3 a1", 9)
+
+	// Without WithCache there is nothing to drop; malformed names are
+	// still reported.
+	plain := newClient(t, s, secretAuth())
+	if err := plain.Invalidate(); err != nil {
+		t.Errorf("Invalidate(): %v", err)
+	}
+	if err := plain.Invalidate("inv/a"); err != nil {
+		t.Errorf("Invalidate(inv/a): %v", err)
+	}
+	if err := plain.Invalidate("inv"); !errors.Is(err, akvcreds.ErrInvalidArgument) {
+		t.Errorf("Invalidate(inv): %v", err)
+	}
+}
+
+func TestCacheServesRepeatFetches(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("cached", "a", "1")
+	s.SetSecret("cached", "b", "2")
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("cached"), akvcreds.WithSecrets("a", "b"), akvcreds.WithCache(time.Hour))
+	var sum akvcreds.Summary
+	for i := range 5 {
+		creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+		if err != nil || len(creds) != 2 || creds[1].Password.Reveal() != "2" {
+			t.Fatalf("%d %v", len(creds), err)
+		}
+		if want := min(i, 1) * 2; sum.FromCache != want || sum.Reads != 2-want {
+			t.Errorf("fetch %d: %d from the cache and %d reads, want %d and %d", i, sum.FromCache, sum.Reads, want, 2-want)
+		}
+	}
+	if n := s.Count(akvcredstest.KindGetSecret); n != 2 {
+		t.Errorf("%d gets, want 2 (cached)", n)
+	}
+	// FetchCredential shares the cache.
+	if _, err := c.FetchCredential(context.Background(), "cached/b"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count(akvcredstest.KindGetSecret); n != 2 {
+		t.Errorf("%d gets after FetchCredential, want 2 (cached)", n)
+	}
+}
+
+// Concurrent identical reads share one request: ten callers arrive while
+// the first read is held in flight.
+func TestConcurrentIdenticalFetchesShareOneRequest(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("shared", "a", "1")
+	release := make(chan struct{})
+	var hold atomic.Bool
+	hc := hardHTTPClient(s, func(r *http.Request) {
+		if hold.Load() && strings.HasPrefix(r.URL.Path, "/secrets/a") {
+			<-release
+		}
+	}, nil)
+	c := hardClient(t, hc, secretAuth())
+	if _, err := c.FetchCredential(context.Background(), "shared/a"); err != nil { // authenticate first
+		t.Fatal(err)
+	}
+	s.ResetRequests()
+	hold.Store(true)
+	var started, done sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		started.Add(1)
+		done.Go(func() {
+			started.Done()
+			_, err := c.FetchCredential(context.Background(), "shared/a")
+			errs <- err
+		})
+	}
+	started.Wait()
+	time.Sleep(50 * time.Millisecond) // let the callers reach the shared read
+	close(release)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Count(akvcredstest.KindGetSecret); n > 5 {
+		t.Errorf("%d gets for 10 concurrent identical fetches", n)
+	}
+}
+
+// A cached credential is served, marked Stale, while Key Vault cannot be
+// reached, but never when Key Vault answers that the secret is gone.
+func TestStaleOnError(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("stale", "a", "good")
+	s.SetSecret("stale", "b", "good-b")
+	// A TTL of a nanosecond: every cached entry has expired when next asked for.
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("stale"), akvcreds.WithSecrets("a", "b"),
+		akvcreds.WithCache(time.Nanosecond), akvcreds.WithStaleOnError(time.Hour), akvcreds.WithMaxRetries(0))
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Inject(akvcredstest.Fault{Host: "stale.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 100})
+	s.DeleteSecret("stale", "b") // Azure says it is gone: never served stale
+	var sum akvcreds.Summary
+	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+	if len(creds) != 1 || !creds[0].Stale || creds[0].Password.Reveal() != "good" {
+		t.Fatalf("want the stale a, got %v", names(creds))
+	}
+	if fes := akvcreds.FetchErrors(err); len(fes) != 1 || fes[0].Secret != "b" || fes[0].Kind != akvcreds.ErrNotFound || sum.Stale != 1 || sum.Fetched != 1 {
+		t.Fatalf("err %v, summary %+v", err, sum)
+	}
+}
+
+// The per-secret log record counts every request sent with a token,
+// transient retries included.
+func TestAttemptsCountRetries(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("attempts", "a", "1")
+	var logs testutil.SyncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("attempts"), akvcreds.WithSecrets("a"), akvcreds.WithLogger(logger))
+	if _, err := c.FetchCredentials(context.Background()); err != nil { // authenticate
+		t.Fatal(err)
+	}
+	s.Inject(akvcredstest.Fault{Host: "attempts.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 2})
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, `"msg":"akvcreds: secret fetched"`) {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(got[0], `"attempts":1`) || !strings.Contains(got[1], `"attempts":3`) {
+		t.Errorf("fetch records:\n%s", strings.Join(got, "\n"))
+	}
+}
