@@ -76,11 +76,11 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/akvcreds/akvcreds/internal/azure"
 	"github.com/akvcreds/akvcreds/internal/cache"
 	"github.com/akvcreds/akvcreds/internal/cloud"
+	"github.com/akvcreds/akvcreds/internal/flight"
 	"github.com/akvcreds/akvcreds/internal/ident"
 	"github.com/akvcreds/akvcreds/internal/throttle"
 )
@@ -98,7 +98,7 @@ type Client struct {
 	sem      chan struct{} // bounds the Key Vault requests in flight
 	conc     int
 	cache    *cache.Cache[Credential] // nil without WithCache; holds credentials before mapping
-	flight   singleflight.Group
+	flight   flight.Group[flightResult]
 	filters  filters
 	mapper   mapper
 	staleMax time.Duration
@@ -249,7 +249,7 @@ func (c *Client) conn(ref vaultRef) (*vaultConn, error) {
 		RetryDelay:    c.retry.delay,
 		MaxRetryDelay: c.retry.maxDelay,
 		TryTimeout:    c.retry.tryTimeout,
-		Pacer:         &pacer{lim: vc.lim, sem: c.sem},
+		Pacer:         &pacer{lim: vc.lim, sem: c.sem, log: c.log, vault: ref.name},
 	})
 	if err != nil {
 		return nil, err

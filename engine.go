@@ -259,6 +259,9 @@ func (sc *scan) list(ctx context.Context, vs *vaultScan, each func(listed) bool,
 			l := listed{info: infoOf(vs.ref.name, it), state: sc.judge(vs.ref.name, it, now)}
 			vs.seen[key] = l
 			vs.skipped[l.state]++
+			if l.state != stateKeep {
+				sc.c.logSkipped(ctx, l)
+			}
 			if !each(l) {
 				vs.listErr = fail(kindCanceled, "listing stopped: "+ctx.Err().Error(), "", ctx.Err())
 				return false
@@ -383,14 +386,12 @@ func (c *Client) get(ctx context.Context, vs *vaultScan, secret, version string,
 	vault := vs.ref.name
 	key := cacheKey(vault, secret, version)
 	for {
-		ch := c.flight.DoChan(key, func() (v any, err error) {
-			res := flightResult{}
+		out, err, _ := c.flight.Do(ctx, key, func() (res flightResult, err error) {
 			defer func() {
 				if p := recover(); p != nil {
 					err = panicFailure(p)
 				}
 				res.ownerDone = ctx.Err() != nil
-				v = res
 			}()
 			var s azure.Secret
 			res.attempts, err = c.call(ctx, vs, "get", func(ctx context.Context) error {
@@ -407,21 +408,17 @@ func (c *Client) get(ctx context.Context, vs *vaultScan, secret, version string,
 			}
 			return res, nil
 		})
-		select {
-		case <-ctx.Done():
-			return Credential{}, 0, notStarted(ctx)
-		case res := <-ch:
-			out, _ := res.Val.(flightResult)
-			if res.Err != nil && out.ownerDone && ctx.Err() == nil {
-				continue // the shared request ran under another caller's context, which ended
+		switch {
+		case ctx.Err() != nil:
+			return Credential{}, out.attempts, notStarted(ctx)
+		case err != nil && out.ownerDone:
+			continue // the shared request ran under another caller's context, which ended
+		case err != nil && useCache:
+			if cred, ok := c.stale(ctx, key, err); ok {
+				return cred, out.attempts, nil
 			}
-			if res.Err != nil && useCache {
-				if cred, ok := c.stale(ctx, key, res.Err); ok {
-					return cred, out.attempts, nil
-				}
-			}
-			return out.cred, out.attempts, res.Err
 		}
+		return out.cred, out.attempts, err
 	}
 }
 
@@ -611,6 +608,17 @@ func (c *Client) stale(ctx context.Context, key string, err error) (Credential, 
 	c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: serving a stale credential", slog.String("vault", cred.Vault),
 		slog.String("secret", cred.Secret), slog.String("error", f.Error()))
 	return cred, true
+}
+
+// stateNames name the list states in logs.
+var stateNames = [stateCount]string{"kept", "disabled", "not yet valid", "expired", "filtered out"}
+
+// logSkipped logs a listed secret that is not read.
+func (c *Client) logSkipped(ctx context.Context, l listed) {
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "akvcreds: listed secret skipped", slog.String("vault", l.info.Vault),
+			slog.String("secret", l.info.Secret), slog.String("why", stateNames[l.state]))
+	}
 }
 
 // logRead logs the outcome of one read.

@@ -3,6 +3,7 @@ package akvcreds
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/akvcreds/akvcreds/internal/azure"
@@ -12,8 +13,10 @@ import (
 // pacer paces the requests to one vault (azure.Pacer): the vault's limiter,
 // then a slot of the Client's concurrency.
 type pacer struct {
-	lim *throttle.Limiter
-	sem chan struct{}
+	lim   *throttle.Limiter
+	sem   chan struct{}
+	log   *slog.Logger
+	vault string
 }
 
 // Wait implements azure.Pacer.
@@ -21,7 +24,7 @@ func (p *pacer) Wait(ctx context.Context) error {
 	if err := p.lim.Wait(ctx); err != nil {
 		if errors.Is(err, throttle.ErrExhausted) {
 			return &azure.Error{Kind: azure.KindThrottled, Code: "Throttled", Err: err,
-				Detail: "Key Vault kept answering 429 (throttled) for over " + throttle.Budget.String() + ", so the requests waiting for it gave up"}
+				Detail: "Key Vault kept answering 429 (throttled) for over " + p.lim.Budget().String() + ", so the requests waiting for it gave up"}
 		}
 		return err
 	}
@@ -41,7 +44,9 @@ func (p *pacer) Accepted() { p.lim.Succeeded() }
 
 // Throttled implements azure.Pacer: the request is tried again unless the
 // vault's throttling has lasted its budget.
-func (p *pacer) Throttled(retryAfter time.Duration, _ int) bool {
-	_, giveUp := p.lim.Throttled(retryAfter)
+func (p *pacer) Throttled(ctx context.Context, retryAfter time.Duration, attempt int) bool {
+	pause, giveUp := p.lim.Throttled(retryAfter)
+	p.log.LogAttrs(ctx, slog.LevelDebug, "akvcreds: vault throttled; pausing", slog.String("vault", p.vault),
+		slog.Duration("pause", pause), slog.Duration("retryAfter", retryAfter), slog.Int("attempt", attempt), slog.Bool("giveUp", giveUp))
 	return !giveUp
 }

@@ -184,10 +184,14 @@ func authRemedy(ae *azure.Error) string {
 	switch {
 	case ae.Code == "WrongTenant":
 		return "use the vault's tenant ID, or a vault in the configured tenant"
+	case ae.Code == "ExpiredToken":
+		return "the token had already expired when it was issued: check this machine's clock (and the identity endpoint's)"
 	case ae.Code == "MalformedChallenge":
 		return "check what answers for the vault's address (a proxy or something else may be answering in Key Vault's place)"
 	case ae.Op == "token" && workload:
 		return "check the tenant ID, the client ID, the federated token file and the federated credential (issuer, subject, audience) on the app registration or managed identity"
+	case ae.Op == "token" && ae.Auth == azure.AuthCustom:
+		return "check the configuration of the credential akvcreds was given: its tenant, client ID and secret, certificate or identity"
 	case ae.Op == "token" && ae.Auth == azure.AuthCertificate:
 		return "check the tenant ID, the client ID, and that the certificate is registered on the app registration and has not expired"
 	case ae.Op == "token" && isManagedIdentity(ae.Auth):

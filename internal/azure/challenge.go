@@ -2,6 +2,7 @@ package azure
 
 import (
 	"io"
+	"sync/atomic"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,20 +10,38 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
-// challengeGuard checks Key Vault's authentication challenge before the
-// SDK parses it. As a per-retry policy it runs below the SDK's challenge
-// (bearer token) policy, so it sees every 401 first. The SDK's parser
-// indexes the authorization URL's path segments without checking them
-// (authorization="https://x" panics with an index out of range) and takes
-// any resource; a challenge it could misread fails the request with
-// KindUnauthenticated, Code "MalformedChallenge", and is not retried.
-type challengeGuard struct{ host string }
+// tryPolicy is the vault pipeline's one per-retry policy. Per-retry
+// policies run below the SDK's challenge (bearer token) policy, so it sees
+// every attempt with its Authorization header and every 401 before the SDK
+// parses it. For each attempt it:
+//
+//   - counts it when it carries a token (CountAttempts);
+//   - makes a vault host that does not resolve final for azcore's retry
+//     policy: no such vault exists (or its private DNS zone is missing), and
+//     retrying only delays the report;
+//   - checks Key Vault's authentication challenge. The SDK's parser indexes
+//     the authorization URL's path segments without checking them
+//     (authorization="https://x" panics with an index out of range) and
+//     takes any resource; a challenge it could misread fails the request
+//     with KindUnauthenticated, Code "MalformedChallenge", not retried.
+//
+// One policy rather than three: each policy costs a copy of the request.
+type tryPolicy struct{ host string }
 
 // Do implements policy.Policy.
-func (g challengeGuard) Do(req *policy.Request) (*http.Response, error) {
+func (g tryPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok && req.Raw().Header.Get("Authorization") != "" {
+		n.Add(1)
+	}
 	res, err := req.Next()
-	if err != nil || res.StatusCode != http.StatusUnauthorized {
+	if err != nil {
+		if isDNSNotFound(err) {
+			return nil, nonRetriable{err}
+		}
 		return res, err
+	}
+	if res.StatusCode != http.StatusUnauthorized {
+		return res, nil
 	}
 	h := res.Header.Get("WWW-Authenticate")
 	if h == "" {

@@ -305,7 +305,7 @@ func FuzzHostGuard(f *testing.F) {
 		}
 		reached := false
 		pl := runtime.NewPipeline("fuzz", "v0", runtime.PipelineOptions{}, &policy.ClientOptions{
-			PerCallPolicies: []policy.Policy{hostGuard{host: host}},
+			PerCallPolicies: []policy.Policy{callPolicy{host: host}},
 			Retry:           policy.RetryOptions{MaxRetries: -1},
 			Transport: policyFunc(func(r *http.Request) (*http.Response, error) {
 				reached = true

@@ -261,20 +261,20 @@ func (c *imdsCredential) statusError(status int, body []byte) (bool, error) {
 // parseToken reads IMDS's token answer. A token without a value or expiry,
 // or one that had already expired when issued, is refused.
 func (c *imdsCredential) parseToken(body []byte) (azcore.AccessToken, error) {
-	refuse := func(detail string) (azcore.AccessToken, error) {
-		return azcore.AccessToken{}, &Error{Kind: KindUnauthenticated, Op: "token", Status: http.StatusOK, Detail: detail}
+	refuse := func(code, detail string) (azcore.AccessToken, error) {
+		return azcore.AccessToken{}, &Error{Kind: KindUnauthenticated, Op: "token", Status: http.StatusOK, Code: code, Detail: detail}
 	}
 	var t imdsToken
 	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return refuse("the managed identity endpoint's response is not an IMDS token response; something else answers at its address")
+		return refuse("", "the managed identity endpoint's response is not an IMDS token response; something else answers at its address")
 	}
 	now := c.now()
 	exp, ok := imdsExpiry(t, now)
 	if !ok {
-		return refuse("the managed identity endpoint's token has no expiry (expires_on / expires_in)")
+		return refuse("", "the managed identity endpoint's token has no expiry (expires_on / expires_in)")
 	}
 	if !exp.After(now) {
-		return refuse(fmt.Sprintf("the managed identity endpoint issued a token that had already expired (expiry %s): check this machine's clock",
+		return refuse("ExpiredToken", fmt.Sprintf("the managed identity endpoint issued a token that had already expired (expiry %s): check this machine's clock",
 			exp.Format(time.RFC3339)))
 	}
 	tk := azcore.AccessToken{Token: t.AccessToken, ExpiresOn: exp}

@@ -28,35 +28,47 @@ type Pacer interface {
 	// Throttled records a 429 with the delay Azure asked for (0 when it
 	// sent none) on the attempt-th try of one request, and reports whether
 	// the request is tried again.
-	Throttled(retryAfter time.Duration, attempt int) (again bool)
+	Throttled(ctx context.Context, retryAfter time.Duration, attempt int) (again bool)
 }
 
-// pacePolicy runs every request of a Vault through its Pacer, above the
-// retry policy: a 429 (which the retry policy leaves alone) is retried here,
-// after the pacer's pause, as long as the pacer allows, so the caller (a
-// secret read, or a listing's pager, which cannot re-request a page) never
-// sees a transient 429.
-type pacePolicy struct{ p Pacer }
+// callPolicy is the vault pipeline's one per-call policy (above the retry
+// policy). It refuses a request to any host but the vault's (foreignHost),
+// then runs the request through the vault's Pacer, when there is one: a
+// 429 (which the retry policy leaves alone) is retried here, after the
+// pacer's pause, as long as the pacer allows, so the caller (a secret
+// read, or a listing's pager, which cannot re-request a page) never sees a
+// transient 429.
+type callPolicy struct {
+	host  string
+	pacer Pacer
+}
 
 // Do implements policy.Policy.
-func (pp pacePolicy) Do(req *policy.Request) (*http.Response, error) {
+func (cp callPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if err := foreignHost(req, cp.host); err != nil {
+		return nil, err
+	}
+	if cp.pacer == nil {
+		return req.Next()
+	}
+	pp := cp.pacer
 	ctx := req.Raw().Context()
 	for attempt := 1; ; attempt++ {
-		if err := pp.p.Wait(ctx); err != nil {
+		if err := pp.Wait(ctx); err != nil {
 			return nil, err
 		}
 		res, err := req.Next()
-		pp.p.Release()
+		pp.Release()
 		if err != nil {
 			return nil, err
 		}
 		if res.StatusCode != http.StatusTooManyRequests {
 			if res.StatusCode < http.StatusInternalServerError {
-				pp.p.Accepted()
+				pp.Accepted()
 			}
 			return res, nil
 		}
-		if !pp.p.Throttled(RetryAfter(res.Header), attempt) {
+		if !pp.Throttled(ctx, RetryAfter(res.Header), attempt) {
 			return res, nil
 		}
 		// The 429's body is small (or bounded by the transport); drop it.

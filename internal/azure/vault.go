@@ -76,14 +76,9 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 	copts := azcore.ClientOptions{
 		Retry:     vaultRetry(o),
 		Telemetry: policy.TelemetryOptions{ApplicationID: "akvcreds"},
-		PerCallPolicies: []policy.Policy{
-			hostGuard{host: host},
-		},
-		PerRetryPolicies: []policy.Policy{challengeGuard{host: host}, failFastOnUnknownHost{}, countAttempts{}},
+		PerCallPolicies:  []policy.Policy{callPolicy{host: host, pacer: o.Pacer}},
+		PerRetryPolicies: []policy.Policy{tryPolicy{host: host}},
 		Transport:        limitTransport(o.HTTPClient),
-	}
-	if o.Pacer != nil {
-		copts.PerCallPolicies = append(copts.PerCallPolicies, pacePolicy{o.Pacer})
 	}
 	c, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{ClientOptions: copts})
 	if err != nil {
@@ -110,59 +105,31 @@ func vaultRetry(o VaultOptions) policy.RetryOptions {
 	}
 }
 
-// hostGuard refuses any request to a host other than the vault's own, before
-// the authentication policy can attach a token. The SDK's pager follows a
-// list's nextLink verbatim, to any host.
-type hostGuard struct{ host string }
-
-// Do implements policy.Policy.
-func (g hostGuard) Do(req *policy.Request) (*http.Response, error) {
+// foreignHost refuses a request to a host other than the vault's own,
+// before the authentication policy can attach a token: the SDK's pager
+// follows a list's nextLink verbatim, to any host. nil when the request is
+// for the vault.
+func foreignHost(req *policy.Request, host string) error {
 	u := req.Raw().URL
 	port := u.Port()
-	if u.Scheme != "https" || !strings.EqualFold(u.Hostname(), g.host) || (port != "" && port != "443") {
-		return nil, &Error{
-			Kind:   KindUnknown,
-			Code:   "ForeignHost",
-			Detail: fmt.Sprintf("refused a request to %s://%s: Key Vault sent a link outside the vault %s, which would expose the token", u.Scheme, u.Host, g.host),
-		}
+	if u.Scheme == "https" && strings.EqualFold(u.Hostname(), host) && (port == "" || port == "443") {
+		return nil
 	}
-	return req.Next()
+	return &Error{
+		Kind:   KindUnknown,
+		Code:   "ForeignHost",
+		Detail: fmt.Sprintf("refused a request to %s://%s: Key Vault sent a link outside the vault %s, which would expose the token", u.Scheme, u.Host, host),
+	}
 }
 
 type attemptsKey struct{}
 
 // CountAttempts returns a context under which every authenticated request a
 // Vault sends (each retry included, the unauthenticated challenge request
-// excluded) adds one to the returned counter.
+// excluded) adds one to the returned counter (see tryPolicy).
 func CountAttempts(ctx context.Context) (context.Context, *atomic.Int32) {
 	n := new(atomic.Int32)
 	return context.WithValue(ctx, attemptsKey{}, n), n
-}
-
-// countAttempts is the per-retry policy behind CountAttempts; it runs after
-// the authentication policy, so it sees whether a token is attached.
-type countAttempts struct{}
-
-// Do implements policy.Policy.
-func (countAttempts) Do(req *policy.Request) (*http.Response, error) {
-	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok && req.Raw().Header.Get("Authorization") != "" {
-		n.Add(1)
-	}
-	return req.Next()
-}
-
-// failFastOnUnknownHost stops azcore from retrying a vault host that does
-// not resolve: no such vault exists (or its private DNS zone is missing), and
-// retrying only delays the report by seconds per request.
-type failFastOnUnknownHost struct{}
-
-// Do implements policy.Policy.
-func (failFastOnUnknownHost) Do(req *policy.Request) (*http.Response, error) {
-	res, err := req.Next()
-	if err != nil && isDNSNotFound(err) {
-		return nil, nonRetriable{err}
-	}
-	return res, err
 }
 
 // nonRetriable marks an error as final for azcore's retry policy, which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,11 +14,26 @@ import (
 // TestMain fails the tests if a Wait goroutine outlives them.
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// clock is a manual clock for the limiter.
-type clock struct{ t time.Time }
+// clock is a manual clock for the limiter, safe for the limiter's waiters
+// to read while the test moves it.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *clock) advance(d time.Duration) { c.set(c.now().Add(d)) }
 
 // timerReq is one timer the limiter asked for; the test fires it.
 type timerReq struct {
@@ -117,9 +133,9 @@ func TestSlowsOncePerEpisode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
-			start := c.t
+			start := c.now()
 			for i, step := range tt.steps {
-				c.t = start.Add(tt.at[i])
+				c.set(start.Add(tt.at[i]))
 				switch step {
 				case "429":
 					l.Throttled(0)
@@ -192,7 +208,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
-			start := c.t
+			start := c.now()
 			if got, _ := l.Throttled(tt.first); got != tt.first {
 				t.Errorf("Throttled returned %v, want %v", got, tt.first)
 			}
@@ -203,11 +219,11 @@ func TestRetryAfterHonoured(t *testing.T) {
 					t.Errorf("second Throttled returned %v, want %v", got, want)
 				}
 			}
-			c.t = start.Add(tt.wantPaused - time.Nanosecond)
+			c.set(start.Add(tt.wantPaused - time.Nanosecond))
 			if a := admitNow(l); a.ok || a.wait != time.Nanosecond {
 				t.Fatalf("admitted (or wrong wait) 1ns before the pause ends: %+v", a)
 			}
-			c.t = start.Add(tt.wantPaused)
+			c.set(start.Add(tt.wantPaused))
 			if a := admitNow(l); !a.ok {
 				t.Fatalf("not admitted when the pause ends: %+v", a)
 			}
@@ -364,7 +380,7 @@ func TestWaitReservationVoidedByPause(t *testing.T) {
 		t.Fatalf("after the 429 the waiter sleeps %v, want the 5s pause", tm.d)
 	}
 	c.advance(5 * time.Second)
-	tm.fire <- c.t
+	tm.fire <- c.now()
 	if err := <-done; err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
@@ -378,7 +394,7 @@ func TestWaitReservedTokenDue(t *testing.T) {
 	l, c, timers := newTestLimiter(10, 1)
 	done, tm := queueWaiter(t, l, timers)
 	c.advance(tm.d)
-	tm.fire <- c.t
+	tm.fire <- c.now()
 	if err := <-done; err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
@@ -460,27 +476,27 @@ func TestNewDefaults(t *testing.T) {
 // waiting; the next request probes once more and gives up at its 429.
 func TestGiveUpAfterBudget(t *testing.T) {
 	l, c, timers := newTestLimiter(DefaultRate, DefaultBurst)
-	start := c.t
+	start := c.now()
 	p, giveUp := l.Throttled(10 * time.Second)
 	if giveUp || p != 10*time.Second {
 		t.Fatalf("first 429: pause %v giveUp %v", p, giveUp)
 	}
-	done := make(chan error, 1)
-	go func() { done <- l.Wait(context.Background()) }()
-	<-timers // the waiter sleeps until the pause ends
-	for c.t.Sub(start) < Budget-10*time.Second {
+	for c.now().Sub(start) < Budget-10*time.Second {
 		c.advance(10 * time.Second)
 		if a := admitNow(l); !a.ok {
-			t.Fatalf("probe at %v not admitted: %+v", c.t.Sub(start), a)
+			t.Fatalf("probe at %v not admitted: %+v", c.now().Sub(start), a)
 		}
 		if _, giveUp := l.Throttled(10 * time.Second); giveUp {
-			t.Fatalf("gave up at %v, before the budget", c.t.Sub(start))
+			t.Fatalf("gave up at %v, before the budget", c.now().Sub(start))
 		}
 	}
 	c.advance(10 * time.Second)
-	admitNow(l)
+	admitNow(l) // the probe, in flight; the next request waits for it
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(context.Background()) }()
+	<-timers // the waiter sleeps
 	if _, giveUp := l.Throttled(10 * time.Second); !giveUp {
-		t.Fatalf("did not give up at %v", c.t.Sub(start))
+		t.Fatalf("did not give up at %v", c.now().Sub(start))
 	}
 	if err := <-done; !errors.Is(err, ErrExhausted) {
 		t.Fatalf("waiter: %v, want ErrExhausted", err)
@@ -521,7 +537,7 @@ func TestLongPauseFailsAtOnce(t *testing.T) {
 		t.Fatalf("waits %v, want the rest of the pause (%v)", tr.d, Budget/2)
 	} else {
 		c.advance(tr.d)
-		tr.fire <- c.t
+		tr.fire <- c.now()
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Wait at the end of the pause: %v", err)
