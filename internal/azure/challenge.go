@@ -2,10 +2,10 @@ package azure
 
 import (
 	"io"
-	"sync/atomic"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )

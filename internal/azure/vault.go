@@ -74,8 +74,8 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 	}
 	host := u.Hostname()
 	copts := azcore.ClientOptions{
-		Retry:     vaultRetry(o),
-		Telemetry: policy.TelemetryOptions{ApplicationID: "akvcreds"},
+		Retry:            vaultRetry(o),
+		Telemetry:        policy.TelemetryOptions{ApplicationID: "akvcreds"},
 		PerCallPolicies:  []policy.Policy{callPolicy{host: host, pacer: o.Pacer}},
 		PerRetryPolicies: []policy.Policy{tryPolicy{host: host}},
 		Transport:        limitTransport(o.HTTPClient),
