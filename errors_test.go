@@ -513,12 +513,7 @@ func TestNetworkFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("dropped connection is retried", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t)
-		s.SetSecret("dropper", "a", "1")
-		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("dropper"), akvcreds.WithSecrets("a"))
-		if _, err := c.FetchCredentials(context.Background()); err != nil { // authenticate
-			t.Fatal(err)
-		}
+		s, c := primedClient(t, "dropper")
 		s.Inject(akvcredstest.Fault{Host: "dropper.vault.azure.net", Path: "/secrets/a", Drop: true})
 		creds, err := c.FetchCredentials(context.Background())
 		if err != nil || len(creds) != 1 {
@@ -599,12 +594,7 @@ func TestUnknownVault(t *testing.T) {
 // under persistent 429 is bounded by the throttling budget).
 func TestLongRetryAfterFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	s.SetSecret("patience", "a", "1")
-	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("patience"), akvcreds.WithSecrets("a"))
-	if _, err := c.FetchCredentials(context.Background()); err != nil { // authenticate
-		t.Fatal(err)
-	}
+	s, c := primedClient(t, "patience")
 	s.Inject(akvcredstest.Fault{Host: "patience.vault.azure.net", Path: "/secrets/a", Status: 429, RetryAfter: "3600"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a safety net, not a measure
 	defer cancel()

@@ -289,66 +289,80 @@ func TestFetchNames(t *testing.T) {
 	}
 }
 
-// Invalidate drops what the cache holds: one secret (every version), or
-// everything; a malformed name drops nothing. Without a cache it does
-// nothing.
-func TestInvalidate(t *testing.T) {
+// WithCache serves repeat fetches, FetchCredential's too, without a
+// request; Invalidate drops what the cache holds: one secret (every
+// version), or everything; a malformed name drops nothing. Without a cache
+// it does nothing.
+func TestCacheAndInvalidate(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
 	v1 := s.SetSecret("inv", "a", "a1")
 	s.SetSecret("inv", "b", "b1")
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("inv"), akvcreds.WithSecrets("a", "b"), akvcreds.WithCache(time.Hour))
 	pinned := akvcreds.FetchNames("inv/a/" + v1)
-	// fetch fetches a and b, then a's first version, and reports the values
-	// and the gets sent so far.
-	fetch := func() (values string, gets int) {
+	// fetch fetches a and b, then a's first version, then b alone, and
+	// reports the values, the gets sent so far and how many of the three
+	// calls' credentials came from the cache.
+	fetch := func() (values string, gets, fromCache int) {
 		t.Helper()
-		creds, err := c.FetchCredentials(context.Background())
+		var all []akvcreds.Credential
+		for _, opts := range [][]akvcreds.FetchOption{nil, {pinned}} {
+			var sum akvcreds.Summary
+			creds, err := c.FetchCredentials(context.Background(), append(opts, akvcreds.FetchSummary(&sum))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.FromCache+sum.Reads != len(creds) {
+				t.Errorf("%d credentials: %d from the cache, %d read", len(creds), sum.FromCache, sum.Reads)
+			}
+			all, fromCache = append(all, creds...), fromCache+sum.FromCache
+		}
+		before := s.Count(akvcredstest.KindGetSecret)
+		cred, err := c.FetchCredential(context.Background(), "inv/b")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pin, err := c.FetchCredentials(context.Background(), pinned)
-		if err != nil {
-			t.Fatal(err)
+		if s.Count(akvcredstest.KindGetSecret) == before {
+			fromCache++ // FetchCredential shares the cache
 		}
-		for _, cr := range append(creds, pin...) {
+		for _, cr := range append(all, cred) {
 			values += cr.Password.Reveal() + " "
 		}
-		return strings.TrimSpace(values), s.Count(akvcredstest.KindGetSecret)
+		return strings.TrimSpace(values), s.Count(akvcredstest.KindGetSecret), fromCache
 	}
-	check := func(step, wantValues string, wantGets int) {
+	check := func(step, wantValues string, wantGets, wantCached int) {
 		t.Helper()
-		if v, n := fetch(); v != wantValues || n != wantGets {
-			t.Errorf("%s: values %q and %d gets, want %q and %d", step, v, n, wantValues, wantGets)
+		if v, n, fc := fetch(); v != wantValues || n != wantGets || fc != wantCached {
+			t.Errorf("%s: values %q, %d gets, %d from the cache; want %q, %d, %d", step, v, n, fc, wantValues, wantGets, wantCached)
 		}
 	}
-	check("first", "a1 b1 a1", 3)
+	check("first", "a1 b1 a1 b1", 3, 1)
 	s.SetSecret("inv", "a", "a2")
 	s.SetSecret("inv", "b", "b2")
-	check("cached", "a1 b1 a1", 3)
+	check("cached", "a1 b1 a1 b1", 3, 4)
 
 	err := c.Invalidate("inv/a", "inv/bad_name")
 	if !errors.Is(err, akvcreds.ErrInvalidArgument) || !strings.Contains(err.Error(), "akvcreds: Invalidate: ") || !strings.Contains(err.Error(), "bad_name") {
 		t.Errorf("malformed name: %v", err)
 	}
-	check("nothing dropped", "a1 b1 a1", 3)
+	check("nothing dropped", "a1 b1 a1 b1", 3, 4)
 
 	if err := c.Invalidate("inv/A"); err != nil { // names are case-insensitive
 		t.Fatal(err)
 	}
-	check("a dropped, every version", "a2 b1 a1", 5)
+	check("a dropped, every version", "a2 b1 a1 b1", 5, 2)
 
 	if err := c.Invalidate("https://inv.vault.azure.net/secrets/b"); err != nil {
 		t.Fatal(err)
 	}
-	check("b dropped by its ID", "a2 b2 a1", 6)
+	check("b dropped by its ID", "a2 b2 a1 b2", 6, 3)
 
 	s.SetSecret("inv", "a", "a3")
 	s.SetSecret("inv", "b", "b3")
 	if err := c.Invalidate(); err != nil {
 		t.Fatal(err)
 	}
-	check("all dropped", "a3 b3 a1", 9)
+	check("all dropped", "a3 b3 a1 b3", 9, 1)
 
 	// Without WithCache there is nothing to drop; malformed names are
 	// still reported.
@@ -361,34 +375,6 @@ func TestInvalidate(t *testing.T) {
 	}
 	if err := plain.Invalidate("inv"); !errors.Is(err, akvcreds.ErrInvalidArgument) {
 		t.Errorf("Invalidate(inv): %v", err)
-	}
-}
-
-func TestCacheServesRepeatFetches(t *testing.T) {
-	t.Parallel()
-	s := newServer(t)
-	s.SetSecret("cached", "a", "1")
-	s.SetSecret("cached", "b", "2")
-	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("cached"), akvcreds.WithSecrets("a", "b"), akvcreds.WithCache(time.Hour))
-	var sum akvcreds.Summary
-	for i := range 5 {
-		creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
-		if err != nil || len(creds) != 2 || creds[1].Password.Reveal() != "2" {
-			t.Fatalf("%d %v", len(creds), err)
-		}
-		if want := min(i, 1) * 2; sum.FromCache != want || sum.Reads != 2-want {
-			t.Errorf("fetch %d: %d from the cache and %d reads, want %d and %d", i, sum.FromCache, sum.Reads, want, 2-want)
-		}
-	}
-	if n := s.Count(akvcredstest.KindGetSecret); n != 2 {
-		t.Errorf("%d gets, want 2 (cached)", n)
-	}
-	// FetchCredential shares the cache.
-	if _, err := c.FetchCredential(context.Background(), "cached/b"); err != nil {
-		t.Fatal(err)
-	}
-	if n := s.Count(akvcredstest.KindGetSecret); n != 2 {
-		t.Errorf("%d gets after FetchCredential, want 2 (cached)", n)
 	}
 }
 
@@ -465,14 +451,9 @@ func TestStaleOnError(t *testing.T) {
 // transient retries included.
 func TestAttemptsCountRetries(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	s.SetSecret("attempts", "a", "1")
 	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("attempts"), akvcreds.WithSecrets("a"), akvcreds.WithLogger(logger))
-	if _, err := c.FetchCredentials(context.Background()); err != nil { // authenticate
-		t.Fatal(err)
-	}
+	s, c := primedClient(t, "attempts", akvcreds.WithLogger(logger))
 	s.Inject(akvcredstest.Fault{Host: "attempts.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 2})
 	if _, err := c.FetchCredentials(context.Background()); err != nil {
 		t.Fatal(err)

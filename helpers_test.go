@@ -237,3 +237,18 @@ func wantErr(t *testing.T, err, target error, parts ...string) {
 		}
 	}
 }
+
+// primedClient starts an emulator holding secret "a" (value "1") in vault
+// and returns it with a Client that reads vault/a and has fetched it once,
+// so that its token and the vault's challenge are behind it when the test
+// injects faults.
+func primedClient(t testing.TB, vault string, opts ...akvcreds.Option) (*akvcredstest.Server, *akvcreds.Client) {
+	t.Helper()
+	s := newServer(t)
+	s.SetSecret(vault, "a", "1")
+	c := newClient(t, s, append([]akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithSecrets("a")}, opts...)...)
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}

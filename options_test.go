@@ -180,52 +180,41 @@ func TestNewAccepts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		opts []akvcreds.Option // validAuth is added
+		auth akvcreds.Option // nil: validAuth
+		opts []akvcreds.Option
 	}{
-		{"vault name", []akvcreds.Option{akvcreds.WithVaults("myvault")}},
-		{"vault name 3 and 24 characters", []akvcreds.Option{akvcreds.WithVaults("abc", "a"+strings.Repeat("b-", 11)+"c")}},
-		{"vault name upper case", []akvcreds.Option{akvcreds.WithVaults("MyVault")}},
-		{"vault URL with slash", []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net/")}},
-		{"vault URL without slash", []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net")}},
-		{"vault URL port 443", []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net:443/")}},
-		{"vault URL China", []akvcreds.Option{akvcreds.WithCloud("china"), akvcreds.WithVaults("https://myvault.vault.azure.cn/")}},
-		{"vault URL China, names in China too", []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.cn/", "other")}},
-		{"vault URL US Government", []akvcreds.Option{akvcreds.WithCloud("USGovernment"), akvcreds.WithVaults("https://myvault.vault.usgovcloudapi.net/")}},
-		{"no vaults", nil},
-		{"secret names", []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("a", strings.Repeat("s", 127), "db-password")}},
-		{"secret with version", []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("db/" + version)}},
-		{"concurrency bounds", []akvcreds.Option{akvcreds.WithConcurrency(1), akvcreds.WithConcurrency(1024)}},
-		{"cache", []akvcreds.Option{akvcreds.WithCache(time.Nanosecond), akvcreds.WithStaleOnError(time.Nanosecond)}},
-		{"mapper and filters", []akvcreds.Option{akvcreds.WithMapper(usernameFromTag), akvcreds.WithFilters(), akvcreds.WithFilters(akvcreds.Tag("k"))}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if _, err := akvcreds.New(append([]akvcreds.Option{validAuth()}, tt.opts...)...); err != nil {
-				t.Fatalf("New: %v", err)
-			}
-		})
-	}
-}
+		{"vault name", nil, []akvcreds.Option{akvcreds.WithVaults("myvault")}},
+		{"vault name 3 and 24 characters", nil, []akvcreds.Option{akvcreds.WithVaults("abc", "a"+strings.Repeat("b-", 11)+"c")}},
+		{"vault name upper case", nil, []akvcreds.Option{akvcreds.WithVaults("MyVault")}},
+		{"vault URL with slash", nil, []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net/")}},
+		{"vault URL without slash", nil, []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net")}},
+		{"vault URL port 443", nil, []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.net:443/")}},
+		{"vault URL China", nil, []akvcreds.Option{akvcreds.WithCloud("china"), akvcreds.WithVaults("https://myvault.vault.azure.cn/")}},
+		{"vault URL China, names in China too", nil, []akvcreds.Option{akvcreds.WithVaults("https://myvault.vault.azure.cn/", "other")}},
+		{"vault URL US Government", nil, []akvcreds.Option{akvcreds.WithCloud("USGovernment"), akvcreds.WithVaults("https://myvault.vault.usgovcloudapi.net/")}},
+		{"no vaults", nil, nil},
+		{"secret names", nil, []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("a", strings.Repeat("s", 127), "db-password")}},
+		{"secret with version", nil, []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("db/" + version)}},
+		{"concurrency bounds", nil, []akvcreds.Option{akvcreds.WithConcurrency(1), akvcreds.WithConcurrency(1024)}},
+		{"cache", nil, []akvcreds.Option{akvcreds.WithCache(time.Nanosecond), akvcreds.WithStaleOnError(time.Nanosecond)}},
+		{"mapper and filters", nil, []akvcreds.Option{akvcreds.WithMapper(usernameFromTag), akvcreds.WithFilters(), akvcreds.WithFilters(akvcreds.Tag("k"))}},
 
-func TestNewAcceptsEveryAuthentication(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		auth akvcreds.Option
-	}{
-		{"client secret", validAuth()},
-		{"legacy client secret", akvcreds.WithClientSecret(tenantID, clientID, legacySecret)},
-		{"domain tenant", akvcreds.WithClientSecret("contoso.onmicrosoft.com", clientID, optSecret)},
-		{"upper-case GUIDs", akvcreds.WithClientSecret(strings.ToUpper(tenantID), strings.ToUpper(clientID), optSecret)},
-		{"system-assigned identity", akvcreds.WithSystemAssignedIdentity()},
-		{"user-assigned identity", akvcreds.WithUserAssignedIdentity(akvcredstest.DefaultUserAssignedClientID)},
-		{"token credential", akvcreds.WithTokenCredential(&countingCredential{})},
+		// Every authentication.
+		{"legacy client secret", akvcreds.WithClientSecret(tenantID, clientID, legacySecret), nil},
+		{"domain tenant", akvcreds.WithClientSecret("contoso.onmicrosoft.com", clientID, optSecret), nil},
+		{"upper-case GUIDs", akvcreds.WithClientSecret(strings.ToUpper(tenantID), strings.ToUpper(clientID), optSecret), nil},
+		{"system-assigned identity", akvcreds.WithSystemAssignedIdentity(), nil},
+		{"user-assigned identity", akvcreds.WithUserAssignedIdentity(akvcredstest.DefaultUserAssignedClientID), nil},
+		{"token credential", akvcreds.WithTokenCredential(&countingCredential{}), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := akvcreds.New(tt.auth, akvcreds.WithVaults("myvault")); err != nil {
+			auth := tt.auth
+			if auth == nil {
+				auth = validAuth()
+			}
+			if _, err := akvcreds.New(append([]akvcreds.Option{auth}, tt.opts...)...); err != nil {
 				t.Fatalf("New: %v", err)
 			}
 		})
