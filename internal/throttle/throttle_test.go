@@ -3,6 +3,7 @@ package throttle
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -149,7 +150,7 @@ func TestSlowsOncePerEpisode(t *testing.T) {
 					}
 				}
 			}
-			if got := rate(l); got != tt.wantRate {
+			if got := rate(l); math.Abs(got-tt.wantRate) > 1e-9 {
 				t.Errorf("rate = %v, want %v", got, tt.wantRate)
 			}
 			if _, n := l.Stats(); n != countOf(tt.steps, "429", "429:RA") {
@@ -357,7 +358,7 @@ func TestRecovery(t *testing.T) {
 	for i := 1; i <= recoverSteps; i++ {
 		l.Succeeded()
 		want := min(DefaultRate, once+float64(i)*step)
-		if got := rate(l); got != want {
+		if got := rate(l); math.Abs(got-want) > 1e-9 {
 			t.Fatalf("after %d successes rate = %v, want %v", i, got, want)
 		}
 	}
