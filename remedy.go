@@ -181,25 +181,35 @@ func authRemedy(ae *azure.Error) string {
 	if r := aadstsRemedy(ae.AADSTS, workload); r != "" {
 		return r
 	}
+	if r, ok := codeRemedies[ae.Code]; ok {
+		return r
+	}
 	switch {
-	case ae.Code == "WrongTenant":
-		return "use the vault's tenant ID, or a vault in the configured tenant"
-	case ae.Code == "ExpiredToken":
-		return "the token had already expired when it was issued: check this machine's clock (and the identity endpoint's)"
-	case ae.Code == "MalformedChallenge":
-		return "check what answers for the vault's address (a proxy or something else may be answering in Key Vault's place)"
-	case ae.Op == "token" && workload:
-		return "check the tenant ID, the client ID, the federated token file and the federated credential (issuer, subject, audience) on the app registration or managed identity"
-	case ae.Op == "token" && ae.Auth == azure.AuthCustom:
-		return "check the configuration of the credential akvcreds was given: its tenant, client ID and secret, certificate or identity"
-	case ae.Op == "token" && ae.Auth == azure.AuthCertificate:
-		return "check the tenant ID, the client ID, and that the certificate is registered on the app registration and has not expired"
-	case ae.Op == "token" && isManagedIdentity(ae.Auth):
-		return "check that the managed identity is enabled on (or assigned to) this Azure resource"
 	case ae.Op == "token":
-		return "check the tenant ID, the client ID, and whether the client secret has expired"
+		return tokenRemedies[ae.Auth]
 	case ae.Status == 401:
 		return "Key Vault rejected the token: check that the identity belongs to the vault's tenant, and the clock"
 	}
 	return "check the tenant ID, the client ID and the client secret"
+}
+
+// codeRemedies are the fixes for akvcreds' own codes of authentication
+// failures.
+var codeRemedies = map[string]string{
+	"WrongTenant":        "use the vault's tenant ID, or a vault in the configured tenant",
+	"ExpiredToken":       "the token had already expired when it was issued: check this machine's clock (and the identity endpoint's)",
+	"MalformedChallenge": "check what answers for the vault's address (a proxy or something else may be answering in Key Vault's place)",
+}
+
+// tokenRemedies are the fixes for a token that could not be had, by
+// authentication mode.
+var tokenRemedies = map[azure.AuthKind]string{
+	azure.AuthClientSecret:     "check the tenant ID, the client ID, and whether the client secret has expired",
+	azure.AuthEnvironment:      "check the tenant ID, the client ID, and whether the client secret has expired",
+	azure.AuthWorkloadIdentity: "check the tenant ID, the client ID, the federated token file and the federated credential (issuer, subject, audience) on the app registration or managed identity",
+	azure.AuthCustom:           "check the configuration of the credential akvcreds was given: its tenant, client ID and secret, certificate or identity",
+	azure.AuthCertificate:      "check the tenant ID, the client ID, and that the certificate is registered on the app registration and has not expired",
+	azure.AuthSystemIdentity:   "check that the managed identity is enabled on (or assigned to) this Azure resource",
+	azure.AuthUserIdentity:     "check that the managed identity is enabled on (or assigned to) this Azure resource",
+	0:                          "check the tenant ID, the client ID, and whether the client secret has expired",
 }
