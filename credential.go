@@ -70,7 +70,7 @@ type SecretInfo struct {
 type Credential struct {
 	Name     string   `json:"name"`     // "vault/secret"
 	Vault    string   `json:"vault"`    // vault name, lower case
-	Secret   string   `json:"secret"`   // secret name as Key Vault returns it
+	Secret   string   `json:"secret"`   // secret name: as asked for, or as listed
 	Username string   `json:"username"` // by default the secret name
 	Password Password `json:"password"` // prints as [REDACTED]; Reveal() for the value
 

@@ -155,6 +155,17 @@ func (sc *scan) listing() bool {
 // serves what it can from the cache, and returns the rest.
 func (sc *scan) fromCache(ctx context.Context) []*read {
 	var pending []*read
+	for _, vs := range sc.vaults {
+		if !vs.list && vs.connErr == nil {
+			// One allocation for the vault's reads, not one per secret.
+			backing := make([]read, len(vs.named))
+			vs.reads = make([]*read, len(vs.named))
+			for j, s := range vs.named {
+				backing[j] = read{vs: vs, secret: s.name, version: s.version, order: j}
+				vs.reads[j] = &backing[j]
+			}
+		}
+	}
 	for j := 0; ; j++ {
 		more := false
 		for _, vs := range sc.vaults {
@@ -162,8 +173,7 @@ func (sc *scan) fromCache(ctx context.Context) []*read {
 				continue
 			}
 			more = true
-			s := vs.named[j]
-			r := vs.add(&read{secret: s.name, version: s.version, order: j})
+			r := vs.reads[j]
 			if !sc.cached(ctx, r) {
 				pending = append(pending, r)
 			}
@@ -364,10 +374,10 @@ func (sc *scan) finish(ctx context.Context, r *read, raw Credential, filter bool
 		return
 	}
 	cred := raw
-	if cred.Secret == "" {
+	if cred.Secret != r.secret { // named with the spelling asked for
 		cred.Secret = r.secret
+		cred.Name, cred.Username = cred.Vault+"/"+cred.Secret, cred.Secret
 	}
-	cred.Name, cred.Username = cred.Vault+"/"+cred.Secret, cred.Secret
 	if f := mapCredential(sc.c.mapper, &cred); f != nil {
 		r.err = f
 		return

@@ -230,7 +230,11 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 // results assembles a scan's credentials in order, its failures and its
 // counts.
 func (sc *scan) results(ctx context.Context) ([]Credential, []error, Summary) {
-	var creds []Credential
+	n := 0
+	for _, vs := range sc.vaults {
+		n += len(vs.reads)
+	}
+	creds := make([]Credential, 0, n)
 	var errs []error
 	for _, vs := range sc.vaults {
 		if vs.connErr != nil {

@@ -468,3 +468,27 @@ func TestAttemptsCountRetries(t *testing.T) {
 		t.Errorf("fetch records:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// A named secret's credential carries the spelling asked for (names are
+// case-insensitive in Key Vault); a listed one, Key Vault's.
+func TestNamedSecretSpelling(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.SetSecret("spelling", "Db-Password", "v")
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("spelling"))
+	for _, tc := range []struct {
+		opt  []akvcreds.FetchOption
+		want string
+	}{
+		{[]akvcreds.FetchOption{akvcreds.FetchNames("spelling/DB-PASSWORD")}, "spelling/DB-PASSWORD"},
+		{nil, "spelling/Db-Password"},
+	} {
+		creds, err := c.FetchCredentials(context.Background(), tc.opt...)
+		if err != nil || len(creds) != 1 {
+			t.Fatalf("%d credentials, err %v", len(creds), err)
+		}
+		if cr := creds[0]; cr.Name != tc.want || cr.Username != cr.Secret || cr.Vault+"/"+cr.Secret != cr.Name {
+			t.Errorf("credential %q secret %q username %q, want name %q", cr.Name, cr.Secret, cr.Username, tc.want)
+		}
+	}
+}
