@@ -346,11 +346,11 @@ func TestRecovery(t *testing.T) {
 	l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
 	l.Throttled(time.Second)
 	once := DefaultRate * decrease
-	if got := rate(l); got != once {
+	if got := rate(l); math.Abs(got-once) > 1e-9 {
 		t.Fatalf("rate after a 429 = %v, want %v", got, once)
 	}
 	l.Succeeded() // in flight before the pause: no recovery
-	if got := rate(l); got != once {
+	if got := rate(l); math.Abs(got-once) > 1e-9 {
 		t.Fatalf("a success during the pause changed the rate to %v", got)
 	}
 	c.advance(time.Second)
