@@ -462,8 +462,7 @@ func TestListingNeedsListPermission(t *testing.T) {
 // repeating the request.
 func TestAuthFailureIsNotRepeatedPerSecret(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	secrets := hardSecrets(s, "authfail", 20)
+	s, secrets := hardServer(t, "authfail", 20)
 	c := newClient(t, s, akvcreds.WithClientSecret(akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, "wrong"),
 		akvcreds.WithVaults("authfail"), akvcreds.WithSecrets(secrets...))
 	creds, err := c.FetchCredentials(context.Background())
@@ -543,8 +542,7 @@ func TestNetworkFailures(t *testing.T) {
 // returned or reported, with the context's error in the chain.
 func TestCancelStopsPromptly(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	secrets := hardSecrets(s, "cancel", 100)
+	s, secrets := hardServer(t, "cancel", 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var gets atomic.Int32

@@ -19,9 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,8 +42,7 @@ import (
 // delays, waited out). It returns the emulator, for counting.
 func faultRetried(t *testing.T, vault string, n int, faults ...akvcredstest.Fault) *akvcredstest.Server {
 	t.Helper()
-	s := newServer(t)
-	secrets := hardSecrets(s, vault, n)
+	s, secrets := hardServer(t, vault, n)
 	for _, f := range faults {
 		if f.Host == "" {
 			f.Host = vault + ".vault.azure.net"
@@ -160,8 +162,7 @@ func faultDroppedConnections(t *testing.T) {
 	}
 
 	g.Run("every connection to the vault drops", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "drop-all", 5)
+		s, secrets := hardServer(t, "drop-all", 5)
 		s.SetSecret("drop-none", "s00", hardSecretValue("drop-none", "s00"))
 		s.Inject(akvcredstest.Fault{Host: "drop-all.vault.azure.net", Drop: true, Count: 1000})
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("drop-all", "drop-none"), akvcreds.WithSecrets(secrets...), akvcreds.WithMaxRetries(1))
@@ -216,8 +217,7 @@ func fault5xxBursts(t *testing.T) {
 	}
 
 	g.Run("bursts longer than the retries are reported, the rest is returned", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "burst-mixed", 6)
+		s, secrets := hardServer(t, "burst-mixed", 6)
 		host := "burst-mixed.vault.azure.net"
 		s.Inject(akvcredstest.Fault{Host: host, Path: "/secrets/s00/", Status: 500, Count: 1})
 		s.Inject(akvcredstest.Fault{Host: host, Path: "/secrets/s01/", Status: 502, Count: 2})
@@ -240,8 +240,7 @@ func fault5xxBursts(t *testing.T) {
 	})
 
 	g.Run("a failing list page is reported with what was listed before it", func(t *testing.T) {
-		s := newServer(t, akvcredstest.WithPageSize(2))
-		secrets := hardSecrets(s, "burst-list", 5)
+		s, secrets := hardServer(t, "burst-list", 5, akvcredstest.WithPageSize(2))
 		// Every list page after the first fails with 503, without being sent
 		// (the emulator's faults match paths by prefix, and "/secrets" is a
 		// prefix of every get); gets are answered.
@@ -275,8 +274,7 @@ func faultTokenEndpointDown(t *testing.T) {
 		{"dropped", akvcredstest.Fault{Host: "login.microsoftonline.com", Path: tokenPath, Drop: true, Count: 1000}},
 	} {
 		g.Run("Entra ID "+tc.name, func(t *testing.T) {
-			s := newServer(t)
-			secrets := hardSecrets(s, "token-down", 10)
+			s, secrets := hardServer(t, "token-down", 10)
 			s.Inject(tc.fault)
 			c := newClient(t, s, secretAuth(), akvcreds.WithVaults("token-down"), akvcreds.WithSecrets(secrets...))
 			creds, err := c.FetchCredentials(ctx)
@@ -307,8 +305,7 @@ func faultTokenEndpointDown(t *testing.T) {
 	})
 
 	g.Run("Entra ID truncated token response", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "token-cut", 4)
+		s, secrets := hardServer(t, "token-cut", 4)
 		s.Inject(akvcredstest.Fault{Host: "login.microsoftonline.com", Path: tokenPath, Truncate: true})
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("token-cut"), akvcreds.WithSecrets(secrets...))
 		creds, err := c.FetchCredentials(ctx)
@@ -371,8 +368,7 @@ func faultSlowAndTruncated(t *testing.T) {
 	})
 
 	g.Run("an answer slower than the deadline", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "slow-one", 6)
+		s, secrets := hardServer(t, "slow-one", 6)
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("slow-one"), akvcreds.WithSecrets(secrets...))
 		if _, err := c.FetchCredential(ctx, "slow-one/s00"); err != nil { // authenticate
 			t.Fatal(err)
@@ -380,16 +376,12 @@ func faultSlowAndTruncated(t *testing.T) {
 		s.Inject(akvcredstest.Fault{Host: "slow-one.vault.azure.net", Path: "/secrets/s04/", Delay: time.Hour})
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		creds, err := c.FetchCredentials(dctx)
-		reports := hardAccounted(t, creds, err, hardWant([]string{"slow-one"}, secrets))
-		if fe := reports["slow-one/s04"]; fe == nil || !errors.Is(fe, context.DeadlineExceeded) {
-			t.Errorf("s04 = %v, want the deadline in its chain", fe)
-		}
+		reports := hardFetch(t, dctx, c, "slow-one", secrets)
+		mustCancel(t, reports["slow-one/s04"], context.DeadlineExceeded)
 	})
 
 	g.Run("truncated error answers", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "cut-error", 4)
+		s, secrets := hardServer(t, "cut-error", 4)
 		s.SetSecret("cut-error", "off", "x", akvcredstest.Disabled())
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("cut-error"), akvcreds.WithSecrets(append(secrets, "off", "absent")...), akvcreds.WithMaxRetries(1))
 		if _, err := c.FetchCredential(ctx, "cut-error/s00"); err != nil { // authenticate
@@ -417,8 +409,7 @@ func faultTokenExpiresMidFetch(t *testing.T) {
 		// first token. The requests in flight when it expires are rejected
 		// (401 [TokenExpired]); the SDK's challenge handling gets a new
 		// token and repeats them.
-		s := newServer(t, akvcredstest.WithTokenLifetime(2*time.Second), akvcredstest.WithLatency(100*time.Millisecond, 100*time.Millisecond))
-		secrets := hardSecrets(s, "expiring", 60)
+		s, secrets := hardServer(t, "expiring", 60, akvcredstest.WithTokenLifetime(2*time.Second), akvcredstest.WithLatency(100*time.Millisecond, 100*time.Millisecond))
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("expiring"), akvcreds.WithSecrets(secrets...), akvcreds.WithConcurrency(2))
 		creds, err := c.FetchCredentials(ctx)
 		hardAccounted(t, creds, err, hardWant([]string{"expiring"}, secrets))
@@ -438,8 +429,7 @@ func faultTokenExpiresMidFetch(t *testing.T) {
 	g.Run("every token expires in transit", func(t *testing.T) {
 		// Tokens live 1 s, every request takes 1.1 s: each token has expired
 		// when Key Vault checks it, however often it is renewed.
-		s := newServer(t, akvcredstest.WithTokenLifetime(time.Second), akvcredstest.WithLatency(1100*time.Millisecond, 1100*time.Millisecond))
-		secrets := hardSecrets(s, "expired", 6)
+		s, secrets := hardServer(t, "expired", 6, akvcredstest.WithTokenLifetime(time.Second), akvcredstest.WithLatency(1100*time.Millisecond, 1100*time.Millisecond))
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("expired"), akvcreds.WithSecrets(secrets...))
 		creds, err := c.FetchCredentials(ctx)
 		reports := hardAccounted(t, creds, err, hardWant([]string{"expired"}, secrets))
@@ -515,8 +505,7 @@ func faultCancelMidFlight(t *testing.T) {
 	defer g.Wait()
 
 	g.Run("a get in flight", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "cancel-get", 12)
+		s, secrets := hardServer(t, "cancel-get", 12)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var once sync.Once
@@ -535,19 +524,14 @@ func faultCancelMidFlight(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("the error does not wrap context.Canceled: %v", err)
 		}
-		if fe := reports["cancel-get/s05"]; fe == nil || !errors.Is(fe, context.Canceled) {
-			t.Errorf("s05 = %v, want context.Canceled", fe)
-		}
-		for key, fe := range reports {
-			if !errors.Is(fe, context.Canceled) {
-				t.Errorf("%s failed for another reason than the cancellation: %v", key, fe)
-			}
+		mustCancel(t, reports["cancel-get/s05"], context.Canceled)
+		for _, fe := range reports {
+			mustCancel(t, fe, context.Canceled)
 		}
 	})
 
 	g.Run("the token request in flight", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "cancel-token", 6)
+		s, secrets := hardServer(t, "cancel-token", 6)
 		s.Inject(akvcredstest.Fault{Host: "login.microsoftonline.com", Path: "/" + akvcredstest.DefaultTenantID + "/oauth2/v2.0/token", Delay: time.Hour})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -558,21 +542,17 @@ func faultCancelMidFlight(t *testing.T) {
 			}
 		}, nil)
 		c := hardClient(t, hc, secretAuth(), akvcreds.WithVaults("cancel-token"), akvcreds.WithSecrets(secrets...))
-		creds, err := c.FetchCredentials(ctx)
-		reports := hardAccounted(t, creds, err, hardWant([]string{"cancel-token"}, secrets))
+		reports := hardFetch(t, ctx, c, "cancel-token", secrets)
 		if len(reports) != len(secrets) {
 			t.Errorf("%d reported, want all %d", len(reports), len(secrets))
 		}
-		for key, fe := range reports {
-			if !errors.Is(fe, context.Canceled) {
-				t.Errorf("%s: %v, want context.Canceled", key, fe)
-			}
+		for _, fe := range reports {
+			mustCancel(t, fe, context.Canceled)
 		}
 	})
 
 	g.Run("a list page in flight", func(t *testing.T) {
-		s := newServer(t, akvcredstest.WithPageSize(2))
-		secrets := hardSecrets(s, "cancel-list", 9)
+		s, secrets := hardServer(t, "cancel-list", 9, akvcredstest.WithPageSize(2))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		hc := hardHTTPClient(s, func(r *http.Request) {
@@ -581,16 +561,12 @@ func faultCancelMidFlight(t *testing.T) {
 			}
 		}, nil)
 		c := hardClient(t, hc, secretAuth(), akvcreds.WithVaults("cancel-list"))
-		creds, err := c.FetchCredentials(ctx)
-		reports := hardAccounted(t, creds, err, hardWant([]string{"cancel-list"}, secrets))
-		if fe := reports["cancel-list/"]; fe == nil || !errors.Is(fe, context.Canceled) {
-			t.Errorf("the listing = %v, want context.Canceled", fe)
-		}
+		reports := hardFetch(t, ctx, c, "cancel-list", secrets)
+		mustCancel(t, reports["cancel-list/"], context.Canceled)
 	})
 
 	g.Run("waiting out a throttled vault", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "cancel-pause", 6)
+		s, secrets := hardServer(t, "cancel-pause", 6)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		hc := hardHTTPClient(s, nil, func(r *http.Request, res *http.Response, err error) {
@@ -628,13 +604,11 @@ func faultCancelMidFlight(t *testing.T) {
 	})
 
 	g.Run("cancelled before the call", func(t *testing.T) {
-		s := newServer(t)
-		secrets := hardSecrets(s, "cancel-early", 5)
+		s, secrets := hardServer(t, "cancel-early", 5)
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("cancel-early"), akvcreds.WithSecrets(secrets...))
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		creds, err := c.FetchCredentials(ctx)
-		reports := hardAccounted(t, creds, err, hardWant([]string{"cancel-early"}, secrets))
+		reports := hardFetch(t, ctx, c, "cancel-early", secrets)
 		if len(reports) != len(secrets) {
 			t.Errorf("%d reported, want all %d", len(reports), len(secrets))
 		}
@@ -649,8 +623,7 @@ func faultCancelMidFlight(t *testing.T) {
 	})
 
 	g.Run("many concurrent calls cancelled together", func(t *testing.T) {
-		s := newServer(t, akvcredstest.WithLatency(20*time.Millisecond, 60*time.Millisecond))
-		secrets := hardSecrets(s, "cancel-many", 20)
+		s, secrets := hardServer(t, "cancel-many", 20, akvcredstest.WithLatency(20*time.Millisecond, 60*time.Millisecond))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var gets atomic.Int32
@@ -804,6 +777,26 @@ func mustReport(t *testing.T, fe *akvcreds.FetchError, kind error) {
 	}
 }
 
+// mustCancel fails t unless fe is reported with target, the context's error,
+// in its chain.
+func mustCancel(t *testing.T, fe *akvcreds.FetchError, target error) {
+	t.Helper()
+	if fe == nil || !errors.Is(fe, target) {
+		t.Errorf("reported %v, want %v in its chain", fe, target)
+	}
+}
+
+// namedAndListed runs f as two parallel subtests, prefix+"listed=false"
+// with the secrets named and prefix+"listed=true" with the vault listed.
+func namedAndListed(t *testing.T, prefix string, f func(t *testing.T, listed bool)) {
+	for _, listed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("%slisted=%v", prefix, listed), func(t *testing.T) {
+			t.Parallel()
+			f(t, listed)
+		})
+	}
+}
+
 // namedUnless names secrets (WithSecrets) unless the vault is listed.
 func namedUnless(listed bool, secrets []string) []akvcreds.Option {
 	if listed {
@@ -869,8 +862,7 @@ func TestHostileGetAnswer(t *testing.T) {
 	for _, a := range answers {
 		t.Run(a.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, vault, 4)
+			s, secrets := hardServer(t, vault, 4)
 			var read atomic.Int64
 			var reads atomic.Int32
 			hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
@@ -937,8 +929,7 @@ func TestHostileListPage(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				s := newServer(t, akvcredstest.WithPageSize(2))
-				secrets := hardSecrets(s, vault, 5)
+				s, secrets := hardServer(t, vault, 5, akvcredstest.WithPageSize(2))
 				calm := hardSecrets(s, "calm-list", 3)
 				var read atomic.Int64
 				var pages atomic.Int32
@@ -1036,8 +1027,7 @@ func TestHostileWatchKeeps(t *testing.T) {
 			// The server's clock moves ten minutes before cycle 1, so that s01's
 			// new version has another updated time and is read again.
 			clock := testutil.NewClock(time.Now())
-			s := newServer(t, akvcredstest.WithClock(clock.Now))
-			secrets := hardSecrets(s, vault, 5)
+			s, secrets := hardServer(t, vault, 5, akvcredstest.WithClock(clock.Now))
 			var hostile atomic.Bool
 			hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
 				if hostile.Load() && tt.bad(r) {
@@ -1099,8 +1089,7 @@ func TestHostileNextLinkLoop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, akvcredstest.WithPageSize(2))
-			secrets := hardSecrets(s, vault, 5)
+			s, secrets := hardServer(t, vault, 5, akvcredstest.WithPageSize(2))
 			var mu sync.Mutex
 			first := ""
 			var sent safetySent
@@ -1212,36 +1201,32 @@ func TestHostileChallenge(t *testing.T) {
 		`Basic realm="x"`,
 	}
 	for _, ch := range challenges {
-		for _, listed := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/listed=%v", ch, listed), func(t *testing.T) {
-				t.Parallel()
-				s := newServer(t)
-				secrets := hardSecrets(s, vault, 6)
-				calm := hardSecrets(s, "calm-challenge", 6)
-				var sent atomic.Int32
-				hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
-					if r.URL.Hostname() != vault+".vault.azure.net" {
-						return next.RoundTrip(r)
-					}
-					sent.Add(1)
-					return hostileAnswer(r, http.StatusUnauthorized,
-						`{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."}}`,
-						"WWW-Authenticate", ch), nil
-				}).client(s, nil)
-				opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault, "calm-challenge")}
-				opts = append(opts, namedUnless(listed, secrets)...)
-				c := hardClient(t, hc, opts...)
-				creds, err := hostileFetch(t, c)
-				reports := hardAccounted(t, creds, err, append(hardWant([]string{vault}, secrets), hardWant([]string{"calm-challenge"}, calm)...))
-				vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrUnauthenticated)
-				if len(creds) != len(calm) {
-					t.Errorf("returned %v, want calm-challenge's", names(creds))
+		namedAndListed(t, ch+"/", func(t *testing.T, listed bool) {
+			s, secrets := hardServer(t, vault, 6)
+			calm := hardSecrets(s, "calm-challenge", 6)
+			var sent atomic.Int32
+			hc := hostileFunc(func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+				if r.URL.Hostname() != vault+".vault.azure.net" {
+					return next.RoundTrip(r)
 				}
-				if n := sent.Load(); n != 1 {
-					t.Errorf("%d requests to the vault, want 1 (decided once for the vault)", n)
-				}
-			})
-		}
+				sent.Add(1)
+				return hostileAnswer(r, http.StatusUnauthorized,
+					`{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."}}`,
+					"WWW-Authenticate", ch), nil
+			}).client(s, nil)
+			opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault, "calm-challenge")}
+			opts = append(opts, namedUnless(listed, secrets)...)
+			c := hardClient(t, hc, opts...)
+			creds, err := hostileFetch(t, c)
+			reports := hardAccounted(t, creds, err, append(hardWant([]string{vault}, secrets), hardWant([]string{"calm-challenge"}, calm)...))
+			vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrUnauthenticated)
+			if len(creds) != len(calm) {
+				t.Errorf("returned %v, want calm-challenge's", names(creds))
+			}
+			if n := sent.Load(); n != 1 {
+				t.Errorf("%d requests to the vault, want 1 (decided once for the vault)", n)
+			}
+		})
 	}
 }
 
@@ -1257,26 +1242,22 @@ func TestHostileVaultDown(t *testing.T) {
 		{Host: vault + ".vault.azure.net", Status: 500, Count: 1 << 20},
 		{Host: vault + ".vault.azure.net", Drop: true, Count: 1 << 20},
 	} {
-		for _, listed := range []bool{false, true} {
-			t.Run(fmt.Sprintf("status %d drop %v/listed=%v", f.Status, f.Drop, listed), func(t *testing.T) {
-				t.Parallel()
-				s := newServer(t)
-				secrets := hardSecrets(s, vault, 20)
-				s.Inject(f)
-				opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithMaxRetries(retries)}
-				opts = append(opts, namedUnless(listed, secrets)...)
-				// Counted as sent: the emulator logs a dropped request only
-				// once it has closed the connection.
-				var sent safetySent
-				c := hardClient(t, sent.client(s), opts...)
-				creds, err := hostileFetch(t, c)
-				reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
-				vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrUnavailable)
-				if n := len(sent.snapshot()); n != retries+1 {
-					t.Errorf("%d requests to a vault that is down, want %d (one request and its retries)", n, retries+1)
-				}
-			})
-		}
+		namedAndListed(t, fmt.Sprintf("status %d drop %v/", f.Status, f.Drop), func(t *testing.T, listed bool) {
+			s, secrets := hardServer(t, vault, 20)
+			s.Inject(f)
+			opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithMaxRetries(retries)}
+			opts = append(opts, namedUnless(listed, secrets)...)
+			// Counted as sent: the emulator logs a dropped request only
+			// once it has closed the connection.
+			var sent safetySent
+			c := hardClient(t, sent.client(s), opts...)
+			creds, err := hostileFetch(t, c)
+			reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+			vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrUnavailable)
+			if n := len(sent.snapshot()); n != retries+1 {
+				t.Errorf("%d requests to a vault that is down, want %d (one request and its retries)", n, retries+1)
+			}
+		})
 	}
 }
 
@@ -1287,33 +1268,29 @@ func TestHostileVaultDown(t *testing.T) {
 func TestHostileAlwaysThrottled(t *testing.T) {
 	t.Parallel()
 	const vault = "hostile-throttled"
-	for _, listed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("listed=%v", listed), func(t *testing.T) {
-			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, vault, 40)
-			s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Status: 429, Count: 1 << 20})
-			opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithThrottleBudget(2 * time.Second)}
-			opts = append(opts, namedUnless(listed, secrets)...)
-			var sent safetySent
-			c := hardClient(t, sent.client(s), opts...)
-			// The deadline is far below 40 secrets times the pause of one
-			// (about 6 s each before the budget existed).
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			creds, err := c.FetchCredentials(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("FetchCredentials ended only with its deadline: %v", err)
-			}
-			reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
-			vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrThrottled)
-			n := len(sent.snapshot())
-			t.Logf("%d requests in the throttle budget", n)
-			if n > 20 {
-				t.Errorf("%d requests to a vault that always throttles, want at most 20", n)
-			}
-		})
-	}
+	namedAndListed(t, "", func(t *testing.T, listed bool) {
+		s, secrets := hardServer(t, vault, 40)
+		s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Status: 429, Count: 1 << 20})
+		opts := []akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithThrottleBudget(2 * time.Second)}
+		opts = append(opts, namedUnless(listed, secrets)...)
+		var sent safetySent
+		c := hardClient(t, sent.client(s), opts...)
+		// The deadline is far below 40 secrets times the pause of one
+		// (about 6 s each before the budget existed).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		creds, err := c.FetchCredentials(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("FetchCredentials ended only with its deadline: %v", err)
+		}
+		reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+		vaultFailed(t, reports, vault, secrets, listed, akvcreds.ErrThrottled)
+		n := len(sent.snapshot())
+		t.Logf("%d requests in the throttle budget", n)
+		if n > 20 {
+			t.Errorf("%d requests to a vault that always throttles, want at most 20", n)
+		}
+	})
 }
 
 // One 429 on list page 2 re-requests page 2: all 60 secrets are listed and
@@ -1370,8 +1347,7 @@ func TestHostileThrottledPage(t *testing.T) {
 func TestHostileIMDSHangs(t *testing.T) {
 	t.Parallel()
 	const vault = "hostile-imds"
-	s := newServer(t)
-	secrets := hardSecrets(s, vault, 6)
+	s, secrets := hardServer(t, vault, 6)
 	s.Inject(akvcredstest.Fault{Host: "169.254.169.254", Delay: time.Hour, Count: 1 << 20})
 	var sent safetySent
 	c := hardClient(t, sent.client(s), akvcreds.WithSystemAssignedIdentity(), akvcreds.WithVaults(vault), akvcreds.WithSecrets(secrets...))
@@ -1399,47 +1375,43 @@ func TestHostileIMDSHangs(t *testing.T) {
 func TestHostileHangingAnswer(t *testing.T) {
 	t.Parallel()
 	const vault = "hostile-hang"
-	for _, listed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("listed=%v", listed), func(t *testing.T) {
-			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, vault, 3)
-			var sent safetySent
-			c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithMaxRetries(0))
-			akvcreds.SetTryTimeout(c, time.Second)
-			if _, err := c.FetchCredential(context.Background(), vault+"/s00"); err != nil { // authenticate
-				t.Fatal(err)
+	namedAndListed(t, "", func(t *testing.T, listed bool) {
+		s, secrets := hardServer(t, vault, 3)
+		var sent safetySent
+		c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithMaxRetries(0))
+		akvcreds.SetTryTimeout(c, time.Second)
+		if _, err := c.FetchCredential(context.Background(), vault+"/s00"); err != nil { // authenticate
+			t.Fatal(err)
+		}
+		var fes []*akvcreds.FetchError
+		hang := readSent(vault, "s01")
+		if listed {
+			// The next request is the first list page.
+			s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets", Delay: time.Hour})
+			creds, err := hostileFetch(t, c)
+			reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
+			fes, hang = []*akvcreds.FetchError{reports[vault+"/"]}, pageSent(vault)
+		} else {
+			s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets/s01/", Delay: time.Hour, Count: 1 << 20})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := c.FetchCredential(ctx, vault+"/s01")
+			if ctx.Err() != nil {
+				t.Fatalf("FetchCredential ended only with its deadline: %v", err)
 			}
-			var fes []*akvcreds.FetchError
-			hang := readSent(vault, "s01")
-			if listed {
-				// The next request is the first list page.
-				s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets", Delay: time.Hour})
-				creds, err := hostileFetch(t, c)
-				reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
-				fes, hang = []*akvcreds.FetchError{reports[vault+"/"]}, pageSent(vault)
-			} else {
-				s.Inject(akvcredstest.Fault{Host: vault + ".vault.azure.net", Path: "/secrets/s01/", Delay: time.Hour, Count: 1 << 20})
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				_, err := c.FetchCredential(ctx, vault+"/s01")
-				if ctx.Err() != nil {
-					t.Fatalf("FetchCredential ended only with its deadline: %v", err)
-				}
-				fes = akvcreds.FetchErrors(err)
-			}
-			if len(fes) != 1 || fes[0] == nil {
-				t.Fatalf("reports %v, want one", fes)
-			}
-			mustReport(t, fes[0], akvcreds.ErrUnavailable)
-			if msg := fes[0].Error(); !strings.Contains(msg, "did not answer") || strings.Contains(msg, "cancel") {
-				t.Errorf("%v: want \"did not answer\", and no cancellation", msg)
-			}
-			if n := sent.count(hang); n != 1 {
-				t.Errorf("%d requests for the hanging answer, want 1 (no retries, no restart)", n)
-			}
-		})
-	}
+			fes = akvcreds.FetchErrors(err)
+		}
+		if len(fes) != 1 || fes[0] == nil {
+			t.Fatalf("reports %v, want one", fes)
+		}
+		mustReport(t, fes[0], akvcreds.ErrUnavailable)
+		if msg := fes[0].Error(); !strings.Contains(msg, "did not answer") || strings.Contains(msg, "cancel") {
+			t.Errorf("%v: want \"did not answer\", and no cancellation", msg)
+		}
+		if n := sent.count(hang); n != 1 {
+			t.Errorf("%d requests for the hanging answer, want 1 (no retries, no restart)", n)
+		}
+	})
 }
 
 // blockedIn waits until n goroutines are blocked in fn (a function name as
@@ -1553,8 +1525,7 @@ func TestHostileTokenAnswer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, vault, 6)
+			s, secrets := hardServer(t, vault, 6)
 			var read atomic.Int64
 			var sent safetySent
 			isToken := func(host, path string) bool {
@@ -1670,7 +1641,8 @@ func TestHostilePanicBecomesFetchError(t *testing.T) {
 	keep := akvcreds.WithFilters(akvcreds.Filter{Keep: func(info akvcreds.SecretInfo) bool {
 		if info.Secret == "s01" {
 			var m map[string]int
-			m["x"]++ // a runtime error
+			//lint:ignore SA5000 the runtime error is the point
+			m["x"]++
 		}
 		return true
 	}})
@@ -1691,8 +1663,7 @@ func TestHostilePanicBecomesFetchError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, vault, 4)
+			s, secrets := hardServer(t, vault, 4)
 			opts := append([]akvcreds.Option{secretAuth(), akvcreds.WithVaults(vault)}, tt.opts...)
 			if !tt.listed {
 				opts = append(opts, akvcreds.WithSecrets(secrets...))
@@ -1737,4 +1708,300 @@ func fetchErrs(fes []*akvcreds.FetchError) []error {
 		out[i] = fe
 	}
 	return out
+}
+
+// loadOutcome is what the load test expects for one secret.
+type loadOutcome int
+
+const (
+	loadOK          loadOutcome = iota // no fault
+	loadTransient5x                    // one 503: retried, returned
+	loadDropOnce                       // one dropped connection: retried, returned
+	loadCutOnce                        // one truncated answer: retried, returned
+	loadThrottled                      // one 429 with Retry-After: the vault pauses, returned
+	loadBroken                         // 503 on every attempt: reported, ErrUnavailable
+	loadMissing                        // no such secret: reported, ErrNotFound
+	loadDisabled                       // disabled: reported, ErrDisabled
+)
+
+var loadOutcomeNames = [...]string{"ok", "transient 503", "dropped once", "truncated once", "429 once", "503 always", "missing", "disabled"}
+
+// loadRates are how often each fault is drawn: 5% a transient 503, 1% a
+// dropped connection, 0.5% a truncated answer, 0.1% a 429, 0.5% a 503 on
+// every attempt, 0.5% missing, 0.2% disabled; the rest none.
+var loadRates = []struct {
+	outcome loadOutcome
+	p       float64
+}{
+	{loadTransient5x, 0.05}, {loadDropOnce, 0.01}, {loadCutOnce, 0.005}, {loadThrottled, 0.001},
+	{loadBroken, 0.005}, {loadMissing, 0.005}, {loadDisabled, 0.002},
+}
+
+// loadPlan draws the fault for each secret (loadRates), deterministically
+// from seed.
+func loadPlan(seed uint64, n int) []loadOutcome {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	out := make([]loadOutcome, n)
+	for i := range out {
+		r := rng.Float64()
+		for _, lr := range loadRates {
+			if r < lr.p {
+				out[i] = lr.outcome
+				break
+			}
+			r -= lr.p
+		}
+	}
+	return out
+}
+
+// TestLoadWithFaults fetches 10,000 credentials (2,000 with -short) from 10
+// vaults through one Client shared by 40 goroutines — FetchCredentials in
+// chunks of 50 and single FetchCredential calls — while the emulator
+// injects faults into about 8% of the secrets. Every credential is returned
+// or reported; the reported ones are exactly those whose fault outlasts the
+// retries, each with the right kind.
+//
+// Not parallel: it is CPU-bound (TLS, JSON, the race detector), so it runs
+// alone, before the parallel tests, rather than slowing them and itself.
+func TestLoadWithFaults(t *testing.T) {
+	const (
+		vaults  = 10
+		workers = 100
+		chunk   = 50
+		seed    = 20240611
+	)
+	total := 10_000
+	if testing.Short() {
+		total = 2_000
+	}
+	perVault := total / vaults
+
+	const maxRetries = 2
+	s := newServer(t)
+	type secretRef struct {
+		vault, secret string
+		outcome       loadOutcome
+	}
+	plan := loadPlan(seed, total)
+	refs := make([]secretRef, 0, total)
+	counts := map[loadOutcome]int{}
+	for v := range vaults {
+		vault := fmt.Sprintf("load-%02d", v)
+		s.AddVault(vault)
+		for i := range perVault {
+			name := fmt.Sprintf("s%04d", i)
+			o := plan[v*perVault+i]
+			if i < 8 {
+				// The first requests authenticate the vault (one challenge,
+				// one token): faults there are TestFaults' subject.
+				o = loadOK
+			}
+			counts[o]++
+			refs = append(refs, secretRef{vault, name, o})
+			switch o {
+			case loadMissing:
+			case loadDisabled:
+				s.SetSecret(vault, name, hardSecretValue(vault, name), akvcredstest.Disabled())
+			default:
+				s.SetSecret(vault, name, hardSecretValue(vault, name))
+			}
+		}
+	}
+	// A secret's fault is injected just before its chunk is fetched, so that
+	// the emulator's list of faults (scanned on every request) stays short.
+	inject := func(r secretRef) {
+		f := akvcredstest.Fault{Host: r.vault + ".vault.azure.net", Path: "/secrets/" + r.secret + "/"}
+		switch r.outcome {
+		case loadTransient5x:
+			f.Status = 503
+		case loadDropOnce:
+			f.Drop = true
+		case loadCutOnce:
+			f.Truncate = true
+		case loadThrottled:
+			f.Status, f.RetryAfter = 429, "1"
+		case loadBroken:
+			f.Status, f.Count = 503, 1+maxRetries
+		default:
+			return
+		}
+		s.Inject(f)
+	}
+
+	// The emulator's client with room for a kept-alive connection per
+	// request in flight: the load is on akvcreds, not on TLS handshakes.
+	hc := s.Client()
+	tr := hc.Transport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, 256
+	t.Cleanup(tr.CloseIdleConnections)
+	hc.Transport = tr
+	c := hardClient(t, hc, secretAuth(), akvcreds.WithConcurrency(128), akvcreds.WithMaxRetries(maxRetries))
+	ctx := context.Background()
+
+	// The work: chunks of one vault's secrets, interleaved across vaults.
+	type work struct {
+		refs   []secretRef
+		single bool // FetchCredential per secret instead of FetchCredentials
+	}
+	var jobs []work
+	for off := 0; off < perVault; off += chunk {
+		for v := range vaults {
+			lo := v*perVault + off
+			w := work{refs: refs[lo:min(lo+chunk, (v+1)*perVault)]}
+			w.single = len(jobs)%10 == 3
+			jobs = append(jobs, w)
+		}
+	}
+
+	var (
+		mu        sync.Mutex
+		returned  = map[string]bool{}
+		reported  = map[string]*akvcreds.FetchError{}
+		calls     atomic.Int64
+		nextJob   atomic.Int64
+		wg        sync.WaitGroup
+		startTime = time.Now()
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(nextJob.Add(1)) - 1
+				if j >= len(jobs) {
+					return
+				}
+				w := jobs[j]
+				for _, r := range w.refs {
+					inject(r)
+				}
+				want := make([]string, len(w.refs))
+				for i, r := range w.refs {
+					want[i] = r.vault + "/" + r.secret
+				}
+				var creds []akvcreds.Credential
+				var err error
+				if w.single {
+					var errs []error
+					for _, r := range w.refs {
+						calls.Add(1)
+						cred, e := c.FetchCredential(ctx, r.vault+"/"+r.secret)
+						if e != nil {
+							errs = append(errs, e)
+							continue
+						}
+						creds = append(creds, cred)
+					}
+					err = errors.Join(errs...)
+				} else {
+					calls.Add(1)
+					creds, err = c.FetchCredentials(ctx, akvcreds.FetchNames(want...))
+				}
+				reports := hardAccounted(t, creds, err, want)
+				mu.Lock()
+				for _, cr := range creds {
+					returned[cr.Vault+"/"+cr.Secret] = true
+				}
+				for k, fe := range reports {
+					reported[k] = fe
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(startTime)
+
+	// Every secret accounted for, and reported exactly when its fault
+	// outlasts the retries, with the kind that fault calls for.
+	wantKind := map[loadOutcome]error{loadBroken: akvcreds.ErrUnavailable, loadMissing: akvcreds.ErrNotFound, loadDisabled: akvcreds.ErrDisabled}
+	var unexpected []string
+	for _, r := range refs {
+		key := r.vault + "/" + r.secret
+		fe := reported[key]
+		kind := wantKind[r.outcome]
+		switch {
+		case !returned[key] && fe == nil:
+			t.Errorf("%s (%s) silently missing", key, loadOutcomeNames[r.outcome])
+		case kind == nil && fe != nil:
+			unexpected = append(unexpected, fmt.Sprintf("%s (%s): %v", key, loadOutcomeNames[r.outcome], fe))
+		case kind != nil && fe == nil:
+			t.Errorf("%s (%s) returned, want it reported as %v", key, loadOutcomeNames[r.outcome], kind)
+		case kind != nil && !errors.Is(fe, kind):
+			t.Errorf("%s (%s): %v, want %v", key, loadOutcomeNames[r.outcome], fe, kind)
+		}
+	}
+	sort.Strings(unexpected)
+	for _, u := range unexpected {
+		t.Errorf("reported though its fault is within the retries: %s", u)
+	}
+	if len(returned)+len(reported) != total {
+		t.Errorf("%d returned + %d reported != %d asked for", len(returned), len(reported), total)
+	}
+
+	reqs := s.Requests()
+	byStatus := map[int]int{}
+	for _, r := range reqs {
+		byStatus[r.Status]++
+	}
+	t.Logf("%d credentials from %d vaults by %d goroutines in %d calls: %d returned, %d reported, 0 missing; %v (%.0f credentials/s)",
+		total, vaults, workers, calls.Load(), len(returned), len(reported), elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
+	t.Logf("faults drawn (seed %d): %d transient 503, %d dropped once, %d truncated once, %d 429 once, %d 503 always, %d missing, %d disabled",
+		seed, counts[loadTransient5x], counts[loadDropOnce], counts[loadCutOnce], counts[loadThrottled], counts[loadBroken], counts[loadMissing], counts[loadDisabled])
+	t.Logf("emulator saw %d requests: %d gets, %d challenges, %d token requests; by status %v (0 = dropped)",
+		len(reqs), s.Count(akvcredstest.KindGetSecret), s.Count(akvcredstest.KindChallenge), s.Count(akvcredstest.KindToken), byStatus)
+	if n := s.Count(akvcredstest.KindChallenge); n != vaults {
+		t.Errorf("%d authentication challenges, want one per vault (%d)", n, vaults)
+	}
+	if n := s.Count(akvcredstest.KindToken); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// loadConnCounter counts the connections a transport opens and reuses.
+type loadConnCounter struct {
+	base          http.RoundTripper
+	fresh, reused atomic.Int64
+}
+
+func (cc *loadConnCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if i.Reused {
+			cc.reused.Add(1)
+		} else {
+			cc.fresh.Add(1)
+		}
+	}}
+	return cc.base.RoundTrip(r.WithContext(httptrace.WithClientTrace(r.Context(), trace)))
+}
+
+// Connections are kept alive and reused: akvcreds reads and closes every
+// answer, so a fetch of many secrets opens about one connection per request
+// in flight (given a transport that keeps that many idle), not one per
+// request.
+func TestLoadConnectionReuse(t *testing.T) {
+	t.Parallel()
+	const conc, n = 8, 200
+	// 5 ms a request, so that several are in flight at once.
+	s := newServer(t, akvcredstest.WithLatency(5*time.Millisecond, 5*time.Millisecond))
+	secrets := make([]string, n)
+	for i := range secrets {
+		secrets[i] = fmt.Sprintf("s%03d", i)
+		s.SetSecret("reuse-vault", secrets[i], hardSecretValue("reuse-vault", secrets[i]))
+	}
+	tr := s.Client().Transport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, conc
+	t.Cleanup(tr.CloseIdleConnections)
+	cc := &loadConnCounter{base: tr}
+	c := hardClient(t, &http.Client{Transport: cc}, secretAuth(), akvcreds.WithVaults("reuse-vault"),
+		akvcreds.WithSecrets(secrets...), akvcreds.WithConcurrency(conc))
+	creds, err := c.FetchCredentials(context.Background())
+	hardAccounted(t, creds, err, hardWant([]string{"reuse-vault"}, secrets))
+	fresh, reused := cc.fresh.Load(), cc.reused.Load()
+	t.Logf("%d secrets, %d in flight: %d connections opened, %d reused", n, conc, fresh, reused)
+	// One per request in flight, to the vault and to the identity endpoint.
+	if fresh > conc+4 {
+		t.Errorf("%d connections opened for %d requests in flight: answers are not read and closed, or connections not kept", fresh, conc)
+	}
 }

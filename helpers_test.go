@@ -51,7 +51,7 @@ func names(creds []akvcreds.Credential) []string {
 }
 
 // The helpers below account for every credential a fault, load or safety
-// test asks for (faults_test.go, safety_test.go, load_test.go).
+// test asks for (faults_test.go, safety_test.go).
 
 // hardSecretValue is the value the tests give secret SECRET of vault VAULT.
 func hardSecretValue(vault, secret string) string { return "value-of-" + vault + "/" + secret }
@@ -64,6 +64,14 @@ func hardSecrets(s *akvcredstest.Server, vault string, n int) []string {
 		s.SetSecret(vault, out[i], hardSecretValue(vault, out[i]))
 	}
 	return out
+}
+
+// hardServer returns a new emulator (newServer, with opts) and the names
+// of the n secrets it holds in vault (hardSecrets).
+func hardServer(t testing.TB, vault string, n int, opts ...akvcredstest.Option) (*akvcredstest.Server, []string) {
+	t.Helper()
+	s := newServer(t, opts...)
+	return s, hardSecrets(s, vault, n)
 }
 
 // hardWant lists "vault/secret" for every pair.
@@ -166,6 +174,14 @@ func hardAccounted(t testing.TB, creds []akvcreds.Credential, err error, want []
 		t.Errorf("%d returned + %d reported != %d asked for", len(creds), n, len(want))
 	}
 	return reports
+}
+
+// hardFetch fetches with c and checks with hardAccounted that each of
+// vault's secrets was returned or reported; it returns the reports.
+func hardFetch(t testing.TB, ctx context.Context, c *akvcreds.Client, vault string, secrets []string) map[string]*akvcreds.FetchError {
+	t.Helper()
+	creds, err := c.FetchCredentials(ctx)
+	return hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
 }
 
 // hardOnlyFetchErrors fails t unless err is nil or joins *FetchError values

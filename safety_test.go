@@ -5,7 +5,7 @@ package akvcreds_test
 // along a redirect — vault URLs outside the cloud's Key Vault domain are
 // refused before any request, and akvcreds leaves the Azure SDK's
 // process-global logging alone. (What a password or token looks like in
-// fmt, JSON, slog and errors is redaction_test.go's subject.)
+// fmt, JSON, slog and errors is observability_test.go's subject.)
 
 import (
 	"context"
@@ -122,8 +122,7 @@ func TestSafetyForeignNextLinkNotFollowed(t *testing.T) {
 	} {
 		t.Run(link, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, akvcredstest.WithPageSize(2))
-			secrets := hardSecrets(s, vault, 5)
+			s, secrets := hardServer(t, vault, 5, akvcredstest.WithPageSize(2))
 			hardSecrets(s, "other-vault", 3)
 			var sent safetySent
 			c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault))
@@ -235,8 +234,7 @@ func TestSafetyRedirectsNotFollowed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t)
-			secrets := hardSecrets(s, "redir-vault", 3)
+			s, secrets := hardServer(t, "redir-vault", 3)
 			hardSecrets(s, "other-vault", 1)
 			auth := secretAuth()
 			if tt.mi {

@@ -46,23 +46,38 @@ func Example() {
 	// challenges: 1 tokens: 1
 }
 
-// Faults make the emulator answer as a throttled vault does.
-func ExampleServer_SetRateLimit() {
+// sdkEmulator starts an emulator and returns it with an azsecrets client for
+// vault, wired as Example shows; maxRetries is the SDK's (0: its default,
+// -1: none).
+func sdkEmulator(vault string, maxRetries int32) (*akvcredstest.Server, *azsecrets.Client) {
 	s, err := akvcredstest.NewServer()
 	if err != nil {
 		panic(err)
 	}
+	opts := azcore.ClientOptions{Transport: s.Client()}
+	opts.Retry.MaxRetries = maxRetries
+	cred, err := azidentity.NewClientSecretCredential(
+		akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	client, err := azsecrets.NewClient("https://"+vault+".vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		panic(err)
+	}
+	return s, client
+}
+
+// Faults make the emulator answer as a throttled vault does.
+func ExampleServer_SetRateLimit() {
+	s, client := sdkEmulator("busy", -1) // no retries: show the raw 429
 	defer s.Close()
 	s.SetSecret("busy", "s", "v")
 	s.SetRateLimit("busy", 1, 10*time.Second, true) // one request per 10 s
 
-	opts := azcore.ClientOptions{Transport: s.Client()}
-	opts.Retry.MaxRetries = -1 // show the raw 429
-	cred, _ := azidentity.NewClientSecretCredential(akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID,
-		akvcredstest.DefaultClientSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
-	client, _ := azsecrets.NewClient("https://busy.vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
 	ctx := context.Background()
-	_, err = client.GetSecret(ctx, "s", "", nil)
+	_, err := client.GetSecret(ctx, "s", "", nil)
 	fmt.Println(err == nil)
 	_, err = client.GetSecret(ctx, "s", "", nil)
 	var re *azcore.ResponseError
@@ -95,28 +110,14 @@ func ExampleServer_LoadSeed() {
 
 // Deleted secrets stay recoverable for the vault's retention, as in Azure.
 func ExampleServer_DeleteSecret() {
-	s, err := akvcredstest.NewServer()
-	if err != nil {
-		panic(err)
-	}
+	s, client := sdkEmulator("myvault", 0)
 	defer s.Close()
 	s.AddVault("myvault", akvcredstest.VaultRetentionDays(7))
 	s.SetSecret("myvault", "api-key", "k-1")
 
-	opts := azcore.ClientOptions{Transport: s.Client()}
-	cred, err := azidentity.NewClientSecretCredential(
-		akvcredstest.DefaultTenantID, akvcredstest.DefaultClientID, akvcredstest.DefaultClientSecret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
-	if err != nil {
-		panic(err)
-	}
-	client, err := azsecrets.NewClient("https://myvault.vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
-	if err != nil {
-		panic(err)
-	}
 	ctx := context.Background()
 	s.DeleteSecret("myvault", "api-key") // as someone would in the portal
-	_, err = client.GetSecret(ctx, "api-key", "", nil)
+	_, err := client.GetSecret(ctx, "api-key", "", nil)
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
 		fmt.Println("get:", re.StatusCode, re.ErrorCode)

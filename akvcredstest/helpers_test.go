@@ -2,6 +2,7 @@ package akvcredstest_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
 // decodeBody decodes resp's JSON body into v and leaves the body readable
@@ -27,6 +30,20 @@ func assertMessageContains(t *testing.T, err error, want string) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v does not contain %q", err, want)
 	}
+}
+
+// allPages reads every page of an SDK pager, failing the test on an error.
+func allPages[T any](t *testing.T, p *runtime.Pager[T]) []T {
+	t.Helper()
+	var pages []T
+	for p.More() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, page)
+	}
+	return pages
 }
 
 func s2000() time.Time { return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) }

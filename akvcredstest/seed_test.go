@@ -30,11 +30,7 @@ func TestLoadSeed(t *testing.T) {
 		t.Errorf("db-password: %+v", got)
 	}
 	n := 0
-	for p := c.NewListSecretPropertiesVersionsPager("db-password", nil); p.More(); {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, c.NewListSecretPropertiesVersionsPager("db-password", nil)) {
 		n += len(page.Value)
 	}
 	if n != 2 {

@@ -54,6 +54,27 @@ func workloadSetup(t *testing.T, e *emu) (path string, secrets []string) {
 	return testutil.WriteFile(t, "token", []byte(tok+"\n")), []string{tok, parts[len(parts)-1]}
 }
 
+// pfxEnvCase is the PKCS#12 fixture and its password named by the
+// environment, run with --auth auth.
+func pfxEnvCase(auth string) func(*testing.T, *emu) authCase {
+	return func(t *testing.T, e *emu) authCase {
+		path := pfxSetup(t, e)
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
+			envCertPath, path, envCertPassword, testutil.PFXPassword),
+			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", auth}}
+	}
+}
+
+// workloadEnvCase is a workload identity named by the environment, run
+// with --auth auth.
+func workloadEnvCase(auth string) func(*testing.T, *emu) authCase {
+	return func(t *testing.T, e *emu) authCase {
+		path, secrets := workloadSetup(t, e)
+		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, path),
+			secrets: secrets, args: []string{"--auth", auth}}
+	}
+}
+
 // newAuthCases are the successful runs with the certificate, workload
 // identity and environment modes; each returns the case for its emulator.
 var newAuthCases = []struct {
@@ -78,22 +99,13 @@ var newAuthCases = []struct {
 			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "certificate", "--certificate", path,
 				"--certificate-password-file", testutil.WriteFile(t, "password", []byte(testutil.PFXPassword+"\n"))}}
 	}},
-	{"certificate-pkcs12-password-env", func(t *testing.T, e *emu) authCase {
-		path := pfxSetup(t, e)
-		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
-			envCertPath, path, envCertPassword, testutil.PFXPassword),
-			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "certificate"}}
-	}},
+	{"certificate-pkcs12-password-env", pfxEnvCase("certificate")},
 	{"workload-identity-flags", func(t *testing.T, e *emu) authCase {
 		path, secrets := workloadSetup(t, e)
 		return authCase{env: e.env, secrets: secrets, args: []string{"--auth", "workload-identity",
 			"--tenant-id", akvcredstest.DefaultTenantID, "--client-id", workloadClientID, "--federated-token-file", path}}
 	}},
-	{"workload-identity-env", func(t *testing.T, e *emu) authCase {
-		path, secrets := workloadSetup(t, e)
-		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, path),
-			secrets: secrets, args: []string{"--auth", "workload-identity"}}
-	}},
+	{"workload-identity-env", workloadEnvCase("workload-identity")},
 	{"environment-client-secret", func(t *testing.T, e *emu) authCase {
 		return authCase{env: e.withSecret(), args: []string{"--auth", "environment"}}
 	}},
@@ -102,17 +114,8 @@ var newAuthCases = []struct {
 		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID, envCertPath, path),
 			secrets: secrets, args: []string{"--auth", "environment"}}
 	}},
-	{"environment-certificate-pkcs12", func(t *testing.T, e *emu) authCase {
-		path := pfxSetup(t, e)
-		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, certClientID,
-			envCertPath, path, envCertPassword, testutil.PFXPassword),
-			secrets: []string{testutil.PFXPassword}, args: []string{"--auth", "environment"}}
-	}},
-	{"environment-workload-identity", func(t *testing.T, e *emu) authCase {
-		path, secrets := workloadSetup(t, e)
-		return authCase{env: e.with(envTenantID, akvcredstest.DefaultTenantID, envClientID, workloadClientID, envTokenFile, path),
-			secrets: secrets, args: []string{"--auth", "environment"}}
-	}},
+	{"environment-certificate-pkcs12", pfxEnvCase("environment")},
+	{"environment-workload-identity", workloadEnvCase("environment")},
 }
 
 // TestNewAuthModes fetches and checks with every certificate, workload

@@ -61,6 +61,37 @@ func entraToken(token string, in int) string {
 	return fmt.Sprintf(`{"token_type":"Bearer","expires_in":%d,"ext_expires_in":%d,"access_token":%q}`, in, in, token)
 }
 
+// secretCredential is the client-secret credential of credentialConfigs,
+// asking f for its tokens.
+func secretCredential(t *testing.T, f *fakeEntra) azcore.TokenCredential {
+	t.Helper()
+	cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: f.client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// customCredential is the credential NewCredential builds over a caller's fn.
+func customCredential(t testing.TB, fn credentialFunc) azcore.TokenCredential {
+	t.Helper()
+	cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: fn}, CredentialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// wantTokenError asks cred for a vault token and fails t unless that fails
+// as kind k, from auth, with detail in the error's Detail.
+func wantTokenError(t *testing.T, cred azcore.TokenCredential, k Kind, auth AuthKind, detail string) {
+	t.Helper()
+	_, err := cred.GetToken(context.Background(), vaultScope)
+	if ae := wantKind(t, err, k, "token"); ae.Auth != auth || !strings.Contains(ae.Detail, detail) {
+		t.Errorf("Auth %v Detail %q, want %v and %q", ae.Auth, ae.Detail, auth, detail)
+	}
+}
+
 // credentialConfigs returns one configuration of each mode that talks to
 // fakeEntra (the certificate, workload and environment ones included).
 func credentialConfigs(t *testing.T) map[AuthKind]AuthConfig {
@@ -130,27 +161,18 @@ func TestErrorAuth(t *testing.T) {
 	}
 	t.Run("wrong tenant", func(t *testing.T) {
 		t.Parallel()
-		cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: (&fakeEntra{}).client()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: vaultScope.Scopes, TenantID: "11111111-1111-1111-1111-111111111111"})
+		cred := secretCredential(t, &fakeEntra{})
+		_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: vaultScope.Scopes, TenantID: "11111111-1111-1111-1111-111111111111"})
 		if ae := wantKind(t, err, KindUnauthenticated, "token"); ae.Code != "WrongTenant" || ae.Auth != AuthClientSecret {
 			t.Errorf("Code %q Auth %v", ae.Code, ae.Auth)
 		}
 	})
 	t.Run("custom", func(t *testing.T) {
 		t.Parallel()
-		cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: credentialFunc(func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+		cred := customCredential(t, func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 			return azcore.AccessToken{}, fmt.Errorf("no token today")
-		})}, CredentialOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = cred.GetToken(context.Background(), vaultScope)
-		if ae := wantKind(t, err, KindUnauthenticated, "token"); ae.Auth != AuthCustom || !strings.Contains(ae.Detail, "the supplied token credential") {
-			t.Errorf("Auth %v Detail %q", ae.Auth, ae.Detail)
-		}
+		})
+		wantTokenError(t, cred, KindUnauthenticated, AuthCustom, "the supplied token credential")
 	})
 }
 
@@ -177,12 +199,9 @@ func TestTokenRefused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: credentialFunc(func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+			cred := customCredential(t, func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 				return tt.tk, nil
-			})}, CredentialOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			})
 			tk, err := cred.GetToken(context.Background(), vaultScope)
 			if tt.detail == "" {
 				if err != nil || tk.Token != tt.tk.Token {
@@ -212,15 +231,7 @@ func TestEntraExpiredToken(t *testing.T) {
 		t.Run(fmt.Sprint(in), func(t *testing.T) {
 			t.Parallel()
 			f := &fakeEntra{token: func(r *http.Request) *http.Response { return reply(r, http.StatusOK, entraToken(testToken, in)) }}
-			cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: f.client()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = cred.GetToken(context.Background(), vaultScope)
-			ae := wantKind(t, err, KindUnauthenticated, "token")
-			if !strings.Contains(ae.Detail, "already expired") || ae.Auth != AuthClientSecret {
-				t.Errorf("Detail %q Auth %v", ae.Detail, ae.Auth)
-			}
+			wantTokenError(t, secretCredential(t, f), KindUnauthenticated, AuthClientSecret, "already expired")
 		})
 	}
 }
@@ -231,15 +242,7 @@ func TestEntraLongToken(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("A", 100<<10)
 	f := &fakeEntra{token: func(r *http.Request) *http.Response { return reply(r, http.StatusOK, entraToken(long, 3599)) }}
-	cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: f.client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = cred.GetToken(context.Background(), vaultScope)
-	ae := wantKind(t, err, KindUnauthenticated, "token")
-	if !strings.Contains(ae.Detail, "longer than") {
-		t.Errorf("Detail %q", ae.Detail)
-	}
+	wantTokenError(t, secretCredential(t, f), KindUnauthenticated, AuthClientSecret, "longer than")
 }
 
 // TestBodyLimit: answers over MaxBodySize from Key Vault, Entra ID and IMDS,
@@ -275,11 +278,9 @@ func TestBodyLimit(t *testing.T) {
 			t.Parallel()
 			e := &endless{}
 			f := &fakeKV{serve: endlessReply(e, tt.status)}
-			v, err := NewVault(testVaultURL, staticCredential{}, VaultOptions{HTTPClient: f.client(), MaxRetries: 3, RetryDelay: time.Millisecond, TryTimeout: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := f.vaultWith(t, staticCredential{}, VaultOptions{MaxRetries: 3, RetryDelay: time.Millisecond, TryTimeout: time.Hour})
 			op := "get"
+			var err error
 			if tt.list {
 				op = "list"
 				_, err = v.Lister().Next(ctx)
@@ -453,25 +454,18 @@ func TestTokenTimeout(t *testing.T) {
 	if tokenTimeout >= 60*time.Second || tokenTimeout <= imdsWorstCase() {
 		t.Errorf("tokenTimeout %v must lie between the IMDS worst case %v and the vault's 60 s try", tokenTimeout, imdsWorstCase())
 	}
-	cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: credentialFunc(
-		func(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
-			<-ctx.Done()
-			return azcore.AccessToken{}, ctx.Err()
-		})}, CredentialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := customCredential(t, func(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+		<-ctx.Done()
+		return azcore.AccessToken{}, ctx.Err()
+	})
 	g := cred.(*guardedCredential)
 	g.timeout = 20 * time.Millisecond
-	_, err = g.GetToken(context.Background(), vaultScope)
-	ae := wantKind(t, err, KindUnavailable, "token")
-	if !strings.Contains(ae.Detail, "did not return a token within") {
-		t.Errorf("Detail %q", ae.Detail)
-	}
+	wantTokenError(t, g, KindUnavailable, AuthCustom, "did not return a token within")
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	g.timeout = time.Hour
-	_, err = g.GetToken(ctx, vaultScope)
+	_, err := g.GetToken(ctx, vaultScope)
 	wantKind(t, err, KindCanceled, "token")
 }
 
@@ -479,20 +473,12 @@ func TestTokenTimeout(t *testing.T) {
 // instead of crashing (and of wedging the SDK's token cache).
 func TestCredentialPanics(t *testing.T) {
 	t.Parallel()
-	cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: credentialFunc(
-		func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-			var a []int
-			_ = a[3]
-			return azcore.AccessToken{}, nil
-		})}, CredentialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = cred.GetToken(context.Background(), vaultScope)
-	ae := wantKind(t, err, KindMalformed, "token")
-	if !strings.Contains(ae.Detail, "panic") || ae.Auth != AuthCustom {
-		t.Errorf("Detail %q Auth %v", ae.Detail, ae.Auth)
-	}
+	cred := customCredential(t, func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+		var a []int
+		_ = a[3]
+		return azcore.AccessToken{}, nil
+	})
+	wantTokenError(t, cred, KindMalformed, AuthCustom, "panic")
 }
 
 // TestEntraHangsInsideTry: Entra ID never answering within the vault's
@@ -506,16 +492,10 @@ func TestEntraHangsInsideTry(t *testing.T) {
 		res.Body = io.NopCloser(ctxReader{r.Context()})
 		return res
 	}}
-	cred, err := NewCredential(credentialConfigs(t)[AuthClientSecret], CredentialOptions{Cloud: cloud.Public(), HTTPClient: f.client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := secretCredential(t, f)
 	kv := &fakeKV{serve: func(r *http.Request) *http.Response { return reply(r, http.StatusOK, bundle("db", "pw")) }}
-	v, err := NewVault(testVaultURL, cred, VaultOptions{HTTPClient: kv.client(), TryTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = v.Get(context.Background(), "db", "")
+	v := kv.vaultWith(t, cred, VaultOptions{TryTimeout: 200 * time.Millisecond})
+	_, err := v.Get(context.Background(), "db", "")
 	ae := wantKind(t, err, KindUnavailable, "token")
 	if ae.Auth != AuthClientSecret || !strings.Contains(ae.Detail, "per-try timeout") || !strings.Contains(ae.Detail, "client ID "+envClient) {
 		t.Errorf("Auth %v Detail %q", ae.Auth, ae.Detail)
@@ -524,7 +504,7 @@ func TestEntraHangsInsideTry(t *testing.T) {
 	// The caller's own cancellation stays a cancellation.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	v, _ = NewVault(testVaultURL, cred, VaultOptions{HTTPClient: kv.client(), TryTimeout: time.Hour})
+	v = kv.vaultWith(t, cred, VaultOptions{TryTimeout: time.Hour})
 	_, err = v.Get(ctx, "db", "")
 	wantKind(t, err, KindCanceled, "")
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -97,7 +97,15 @@ func (f *fakeKV) client() *http.Client {
 // vault returns a Vault on the fake, without retries.
 func (f *fakeKV) vault(t testing.TB) *Vault {
 	t.Helper()
-	v, err := NewVault(testVaultURL, staticCredential{}, VaultOptions{HTTPClient: f.client()})
+	return f.vaultWith(t, staticCredential{}, VaultOptions{})
+}
+
+// vaultWith returns a Vault on the fake that authenticates with cred, with
+// o's settings (its HTTPClient is the fake's).
+func (f *fakeKV) vaultWith(t testing.TB, cred azcore.TokenCredential, o VaultOptions) *Vault {
+	t.Helper()
+	o.HTTPClient = f.client()
+	v, err := NewVault(testVaultURL, cred, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -485,20 +485,13 @@ func TestTryTimeoutIsNotCancellation(t *testing.T) {
 // 18 #3).
 func TestTokenTimeoutInsideTry(t *testing.T) {
 	t.Parallel()
-	cred, err := NewCredential(AuthConfig{Kind: AuthCustom, Credential: credentialFunc(
-		func(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
-			<-ctx.Done()
-			return azcore.AccessToken{}, ctx.Err()
-		})}, CredentialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := customCredential(t, func(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+		<-ctx.Done()
+		return azcore.AccessToken{}, ctx.Err()
+	})
 	f := &fakeKV{serve: func(r *http.Request) *http.Response { return reply(r, http.StatusOK, bundle("db", "pw")) }}
-	v, err := NewVault(testVaultURL, cred, VaultOptions{HTTPClient: f.client(), TryTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = v.Get(context.Background(), "db", "")
+	v := f.vaultWith(t, cred, VaultOptions{TryTimeout: 50 * time.Millisecond})
+	_, err := v.Get(context.Background(), "db", "")
 	ae := wantKind(t, err, KindUnavailable, "")
 	if ae.Auth != AuthCustom {
 		t.Errorf("Auth %v, want AuthCustom", ae.Auth)

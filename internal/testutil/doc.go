@@ -42,6 +42,6 @@
 //   - SyncBuffer, a bytes buffer safe for concurrent writers and readers
 //     (log handlers, a command's output read while it runs).
 //
-//   - Clock, a settable clock (NewClock, Now, Advance) for the WithClock
+//   - Clock, a settable clock (NewClock, Now, Set, Advance) for the WithClock
 //     options of akvcredstest and akvcreds.
 package testutil

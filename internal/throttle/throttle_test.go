@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +14,6 @@ import (
 // TestMain fails the tests if a Wait goroutine outlives them.
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// clock is a manual clock for the limiter, safe for the limiter's waiters
-// to read while the test moves it.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) advance(d time.Duration) { c.set(c.now().Add(d)) }
-
 // timerReq is one timer the limiter asked for; the test fires it.
 type timerReq struct {
 	d    time.Duration
@@ -44,10 +22,10 @@ type timerReq struct {
 
 // newTestLimiter returns a limiter on a manual clock whose timers never fire
 // by themselves: each is sent on the returned channel for the test to fire.
-func newTestLimiter(r float64, burst int) (*Limiter, *clock, chan timerReq) {
+func newTestLimiter(r float64, burst int) (*Limiter, *testutil.Clock, chan timerReq) {
 	l := New(r, burst)
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	l.now = c.now
+	c := testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	l.now = c.Now
 	l.rnd = rand.New(rand.NewPCG(1, 2))
 	timers := make(chan timerReq, 16)
 	l.after = func(d time.Duration) (<-chan time.Time, func() bool) {
@@ -99,7 +77,7 @@ func TestTokenBucketPacing(t *testing.T) {
 	if b.ok || b.wait != 200*time.Millisecond {
 		t.Fatalf("fourth request: %+v, want a reservation 200ms ahead", b)
 	}
-	c.advance(time.Second) // the two reserved tokens are paid back, then 8 accrue: room is 2
+	c.Advance(time.Second) // the two reserved tokens are paid back, then 8 accrue: room is 2
 	for i := range 2 {
 		if a := admitNow(l); !a.ok {
 			t.Fatalf("after a second, request %d not admitted: %+v", i, a)
@@ -134,9 +112,9 @@ func TestSlowsOncePerEpisode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
-			start := c.now()
+			start := c.Now()
 			for i, step := range tt.steps {
-				c.set(start.Add(tt.at[i]))
+				c.Set(start.Add(tt.at[i]))
 				switch step {
 				case "429":
 					l.Throttled(0)
@@ -165,7 +143,7 @@ func TestRateFloor(t *testing.T) {
 	l, c, _ := newTestLimiter(top, 10)
 	for range 20 { // 20 episodes: 429, pause, probe accepted
 		p, _ := l.Throttled(time.Second)
-		c.advance(p)
+		c.Advance(p)
 		if a := admitNow(l); !a.ok {
 			t.Fatalf("probe not admitted: %+v", a)
 		}
@@ -209,22 +187,22 @@ func TestRetryAfterHonoured(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
-			start := c.now()
+			start := c.Now()
 			if got, _ := l.Throttled(tt.first); got != tt.first {
 				t.Errorf("Throttled returned %v, want %v", got, tt.first)
 			}
 			if tt.laterAt > 0 {
-				c.advance(tt.laterAt)
+				c.Advance(tt.laterAt)
 				if got, _ := l.Throttled(tt.later); got != tt.wantPaused-tt.laterAt {
 					want := tt.wantPaused - tt.laterAt
 					t.Errorf("second Throttled returned %v, want %v", got, want)
 				}
 			}
-			c.set(start.Add(tt.wantPaused - time.Nanosecond))
+			c.Set(start.Add(tt.wantPaused - time.Nanosecond))
 			if a := admitNow(l); a.ok || a.wait != time.Nanosecond {
 				t.Fatalf("admitted (or wrong wait) 1ns before the pause ends: %+v", a)
 			}
-			c.set(start.Add(tt.wantPaused))
+			c.Set(start.Add(tt.wantPaused))
 			if a := admitNow(l); !a.ok {
 				t.Fatalf("not admitted when the pause ends: %+v", a)
 			}
@@ -260,11 +238,11 @@ func TestBackoffGrowsWithFailedProbes(t *testing.T) {
 		if pause < lo || pause >= hi {
 			t.Fatalf("pause %d = %v, want in [%v, %v)", k, pause, lo, hi)
 		}
-		c.advance(pause)
+		c.Advance(pause)
 		if a := admitNow(l); !a.ok {
 			t.Fatalf("probe %d not admitted: %+v", k, a)
 		}
-		c.advance(10 * time.Millisecond)
+		c.Advance(10 * time.Millisecond)
 		d = min(d*backoffFactor, float64(maxBackoff))
 	}
 	// A success ends the episode: the next pause is short again.
@@ -287,7 +265,7 @@ func TestProbeGoesAlone(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l, c, _ := newTestLimiter(DefaultRate, DefaultBurst)
 			l.Throttled(time.Second)
-			c.advance(time.Second)
+			c.Advance(time.Second)
 			if a := admitNow(l); !a.ok {
 				t.Fatalf("probe not admitted: %+v", a)
 			}
@@ -295,12 +273,12 @@ func TestProbeGoesAlone(t *testing.T) {
 			if other.ok || other.reserved || other.wait != probeTimeout {
 				t.Fatalf("a second request went with the probe: %+v", other)
 			}
-			c.advance(10 * time.Millisecond)
+			c.Advance(10 * time.Millisecond)
 			switch tt.outcome {
 			case "ok":
 				l.Succeeded()
 				assertClosed(t, other.changed)
-				c.advance(100 * time.Millisecond) // more than 15 tokens accrued
+				c.Advance(100 * time.Millisecond) // more than 15 tokens accrued
 				for i := range 15 {
 					if a := admitNow(l); !a.ok {
 						t.Fatalf("after the probe, request %d not admitted: %+v", i, a)
@@ -312,7 +290,7 @@ func TestProbeGoesAlone(t *testing.T) {
 				if a := admitNow(l); a.ok || a.wait != pause {
 					t.Fatalf("after a failed probe: %+v, want a pause of %v", a, pause)
 				}
-				c.advance(pause)
+				c.Advance(pause)
 				if a := admitNow(l); !a.ok {
 					t.Fatalf("second probe not admitted: %+v", a)
 				}
@@ -320,11 +298,11 @@ func TestProbeGoesAlone(t *testing.T) {
 					t.Fatalf("a request went with the second probe")
 				}
 			case "lost":
-				c.advance(probeTimeout - 10*time.Millisecond - time.Nanosecond)
+				c.Advance(probeTimeout - 10*time.Millisecond - time.Nanosecond)
 				if a := admitNow(l); a.ok {
 					t.Fatalf("admitted before the probe timed out")
 				}
-				c.advance(time.Nanosecond)
+				c.Advance(time.Nanosecond)
 				if a := admitNow(l); !a.ok {
 					t.Fatalf("not admitted after the probe timed out: %+v", a)
 				}
@@ -353,7 +331,7 @@ func TestRecovery(t *testing.T) {
 	if got := rate(l); math.Abs(got-once) > 1e-9 {
 		t.Fatalf("a success during the pause changed the rate to %v", got)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	step := float64(DefaultRate) / recoverSteps
 	for i := 1; i <= recoverSteps; i++ {
 		l.Succeeded()
@@ -380,8 +358,8 @@ func TestWaitReservationVoidedByPause(t *testing.T) {
 	if tm.d != 5*time.Second {
 		t.Fatalf("after the 429 the waiter sleeps %v, want the 5s pause", tm.d)
 	}
-	c.advance(5 * time.Second)
-	tm.fire <- c.now()
+	c.Advance(5 * time.Second)
+	tm.fire <- c.Now()
 	if err := <-done; err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
@@ -394,8 +372,8 @@ func TestWaitReservationVoidedByPause(t *testing.T) {
 func TestWaitReservedTokenDue(t *testing.T) {
 	l, c, timers := newTestLimiter(10, 1)
 	done, tm := queueWaiter(t, l, timers)
-	c.advance(tm.d)
-	tm.fire <- c.now()
+	c.Advance(tm.d)
+	tm.fire <- c.Now()
 	if err := <-done; err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
@@ -477,33 +455,33 @@ func TestNewDefaults(t *testing.T) {
 // waiting; the next request probes once more and gives up at its 429.
 func TestGiveUpAfterBudget(t *testing.T) {
 	l, c, timers := newTestLimiter(DefaultRate, DefaultBurst)
-	start := c.now()
+	start := c.Now()
 	p, giveUp := l.Throttled(10 * time.Second)
 	if giveUp || p != 10*time.Second {
 		t.Fatalf("first 429: pause %v giveUp %v", p, giveUp)
 	}
-	for c.now().Sub(start) < Budget-10*time.Second {
-		c.advance(10 * time.Second)
+	for c.Now().Sub(start) < Budget-10*time.Second {
+		c.Advance(10 * time.Second)
 		if a := admitNow(l); !a.ok {
-			t.Fatalf("probe at %v not admitted: %+v", c.now().Sub(start), a)
+			t.Fatalf("probe at %v not admitted: %+v", c.Now().Sub(start), a)
 		}
 		if _, giveUp := l.Throttled(10 * time.Second); giveUp {
-			t.Fatalf("gave up at %v, before the budget", c.now().Sub(start))
+			t.Fatalf("gave up at %v, before the budget", c.Now().Sub(start))
 		}
 	}
-	c.advance(10 * time.Second)
+	c.Advance(10 * time.Second)
 	admitNow(l) // the probe, in flight; the next request waits for it
 	done := make(chan error, 1)
 	go func() { done <- l.Wait(context.Background()) }()
 	<-timers // the waiter sleeps
 	if _, giveUp := l.Throttled(10 * time.Second); !giveUp {
-		t.Fatalf("did not give up at %v", c.now().Sub(start))
+		t.Fatalf("did not give up at %v", c.Now().Sub(start))
 	}
 	if err := <-done; !errors.Is(err, ErrExhausted) {
 		t.Fatalf("waiter: %v, want ErrExhausted", err)
 	}
 	// A later request waits for the pause, probes, and gives up at once.
-	c.advance(10 * time.Second)
+	c.Advance(10 * time.Second)
 	if a := admitNow(l); !a.ok {
 		t.Fatalf("later probe not admitted: %+v", a)
 	}
@@ -511,7 +489,7 @@ func TestGiveUpAfterBudget(t *testing.T) {
 		t.Fatal("a later probe's 429 did not give up")
 	}
 	// An accepted request ends the episode: the budget starts over.
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	admitNow(l)
 	l.Succeeded()
 	if _, giveUp := l.Throttled(time.Second); giveUp {
@@ -531,14 +509,14 @@ func TestLongPauseFailsAtOnce(t *testing.T) {
 	if err := l.Wait(context.Background()); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("Wait during the hour's pause: %v, want ErrExhausted at once", err)
 	}
-	c.advance(time.Hour - Budget/2)
+	c.Advance(time.Hour - Budget/2)
 	done := make(chan error, 1)
 	go func() { done <- l.Wait(context.Background()) }()
 	if tr := <-timers; tr.d != Budget/2 {
 		t.Fatalf("waits %v, want the rest of the pause (%v)", tr.d, Budget/2)
 	} else {
-		c.advance(tr.d)
-		tr.fire <- c.now()
+		c.Advance(tr.d)
+		tr.fire <- c.Now()
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Wait at the end of the pause: %v", err)
