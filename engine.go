@@ -47,6 +47,7 @@ type vaultScan struct {
 	mu       sync.Mutex
 	poison   *failure // a failure every further request to the vault would hit
 	accepted bool     // the vault answered a request of this scan
+	down     int      // requests of this scan that failed (network, 5xx, no answer) while none was answered
 	reads    []*read
 
 	// Written by the producer only.
@@ -484,8 +485,13 @@ func (c *Client) call(ctx context.Context, vs *vaultScan, op string, fn func(con
 // the vault in this scan, so the remaining secrets are reported without
 // more requests: no token, a rejected token or a malformed challenge, the
 // firewall, a vault host that does not resolve, a vault that kept
-// throttling past the pacer's budget, or a vault that failed (network,
-// 5xx, no answer in time) before it answered anything in this scan.
+// throttling past the pacer's budget, or a vault that is down: two requests
+// (for different secrets, after their retries) failed — network, 5xx, no
+// answer in time — before it answered anything in this scan. One such
+// failure is not enough: a secret of its own can fail that way (say, a
+// broken proxy rule for its path) while the vault serves the others; the
+// second request is sent alone when the first was the vault's first (the
+// gate), so a vault that is down from the start costs two requests' retries.
 func (vs *vaultScan) vaultWide(ae *azure.Error) bool {
 	switch {
 	case ae.Op == "token", ae.Kind == azure.KindUnauthenticated, ae.Kind == azure.KindThrottled,
@@ -494,7 +500,11 @@ func (vs *vaultScan) vaultWide(ae *azure.Error) bool {
 	case ae.Kind == azure.KindUnavailable, ae.Kind == azure.KindCanceled:
 		vs.mu.Lock()
 		defer vs.mu.Unlock()
-		return !vs.accepted
+		if vs.accepted {
+			return false
+		}
+		vs.down++
+		return vs.down >= 2
 	}
 	return false
 }
