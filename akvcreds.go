@@ -165,7 +165,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c.hc = noRedirectClient(s.httpClient)
 	if s.cacheTTL > 0 {
-		c.cache = cache.New[Credential](s.cacheTTL)
+		c.cache = cache.New[Credential](s.cacheTTL, s.now)
 	}
 	cred, err := azure.NewCredential(auth, azure.CredentialOptions{Cloud: cc, HTTPClient: c.hc, MaxRetries: s.maxRetries, IMDSEndpoint: s.imdsEndpoint})
 	if err != nil {

@@ -321,7 +321,7 @@ func (sc *scan) cached(ctx context.Context, r *read) bool {
 	if !sc.useCache {
 		return false
 	}
-	raw, ok := sc.c.cached(r.vs.ref.name, r.secret, r.version)
+	raw, ok := sc.c.cached(r.vs.ref.name, r.secret, r.version, sc.start)
 	if !ok {
 		return false
 	}
@@ -370,7 +370,7 @@ func (sc *scan) read(ctx context.Context, r *read) {
 // filtered (a named secret, on the metadata read with it), mapped, and
 // named as asked for.
 func (sc *scan) finish(ctx context.Context, r *read, raw Credential, filter bool) {
-	if filter && !sc.filters.keep(raw.info()) {
+	if filter && len(sc.filters) > 0 && !sc.filters.keep(raw.info()) {
 		r.filtered = true
 		return
 	}
@@ -383,7 +383,7 @@ func (sc *scan) finish(ctx context.Context, r *read, raw Credential, filter bool
 		r.err = f
 		return
 	}
-	if why := outsideValidity(cred.NotBefore, cred.Expires, sc.c.now()); why != "" {
+	if why := outsideValidity(cred.NotBefore, cred.Expires, sc.start); why != "" {
 		sc.c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: returning a secret outside its validity period",
 			slog.String("vault", cred.Vault), slog.String("secret", cred.Secret), slog.String("validity", why))
 	}
@@ -562,8 +562,10 @@ func notStarted(ctx context.Context) *failure {
 // name (case-insensitive, then exact).
 func sortReads(rs []*read) {
 	slices.SortStableFunc(rs, func(a, b *read) int {
-		return cmp.Or(cmp.Compare(a.order, b.order),
-			cmp.Compare(strings.ToLower(a.secret), strings.ToLower(b.secret)), cmp.Compare(a.secret, b.secret))
+		if c := cmp.Compare(a.order, b.order); c != 0 || a.order >= 0 {
+			return c // named secrets: their order is distinct
+		}
+		return cmp.Or(cmp.Compare(strings.ToLower(a.secret), strings.ToLower(b.secret)), cmp.Compare(a.secret, b.secret))
 	})
 }
 
@@ -596,13 +598,13 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-// cached returns a fresh cached credential.
-func (c *Client) cached(vault, secret, version string) (Credential, bool) {
+// cached returns a credential of the cache that is fresh at now.
+func (c *Client) cached(vault, secret, version string, now time.Time) (Credential, bool) {
 	if c.cache == nil {
 		return Credential{}, false
 	}
 	var buf [192]byte
-	cred, fresh, ok := c.cache.GetBytes(appendCacheKey(buf[:0], vault, secret, version))
+	cred, fresh, ok := c.cache.GetBytesAt(appendCacheKey(buf[:0], vault, secret, version), now)
 	if !ok || !fresh {
 		return Credential{}, false
 	}

@@ -24,12 +24,16 @@ type Cache[V any] struct {
 	rnd *rand.Rand // guarded by mu (write lock)
 }
 
-// New returns a cache whose entries live for ttl (less jitter).
-func New[V any](ttl time.Duration) *Cache[V] {
+// New returns a cache whose entries live for ttl (less jitter) by the clock
+// now (time.Now when nil).
+func New[V any](ttl time.Duration, now func() time.Time) *Cache[V] {
+	if now == nil {
+		now = time.Now
+	}
 	return &Cache[V]{
 		m:   map[string]entry[V]{},
 		ttl: ttl,
-		now: time.Now,
+		now: now,
 		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 }
@@ -46,15 +50,16 @@ func (c *Cache[V]) Get(key string) (v V, fresh, ok bool) {
 	return e.v, c.now().Before(e.expires), true
 }
 
-// GetBytes is Get with the key as bytes; the lookup does not allocate.
-func (c *Cache[V]) GetBytes(key []byte) (v V, fresh, ok bool) {
+// GetBytesAt is Get with the key as bytes and freshness judged at now;
+// the lookup does not allocate.
+func (c *Cache[V]) GetBytesAt(key []byte, now time.Time) (v V, fresh, ok bool) {
 	c.mu.RLock()
 	e, ok := c.m[string(key)]
 	c.mu.RUnlock()
 	if !ok {
 		return v, false, false
 	}
-	return e.v, c.now().Before(e.expires), true
+	return e.v, now.Before(e.expires), true
 }
 
 // Stale returns the value for key and how long ago it expired (0 or less
