@@ -189,7 +189,7 @@ func ExampleWithFilters() {
 
 	c, err := akvcreds.New(append(emulatorApp(srv),
 		akvcreds.WithVaults("contoso-prod"),
-		akvcreds.WithFilters(akvcreds.NamePrefix("db-")),
+		akvcreds.WithFilters(akvcreds.NameGlob("db-*")),
 	)...)
 	if err != nil {
 		log.Fatal(err)

@@ -523,24 +523,26 @@ func TestFiltersInListingMode(t *testing.T) {
 		filters []akvcreds.Filter
 		want    []string
 	}{
-		{"prefix", []akvcreds.Filter{akvcreds.NamePrefix("db-")}, []string{"db-dev", "db-prod"}},
-		{"two prefixes", []akvcreds.Filter{akvcreds.NamePrefix("DB-", "api")}, []string{"api-prod", "db-dev", "db-prod"}},
+		{"prefix", []akvcreds.Filter{akvcreds.NameGlob("db-*")}, []string{"db-dev", "db-prod"}},
+		{"two prefixes", []akvcreds.Filter{akvcreds.NameGlob("DB-*", "api*")}, []string{"api-prod", "db-dev", "db-prod"}},
 		{"glob", []akvcreds.Filter{akvcreds.NameGlob("*-PROD")}, []string{"api-prod", "cert-prod", "db-prod"}},
+		{"two globs", []akvcreds.Filter{akvcreds.NameGlob("*-DEV", "c?rt-*")}, []string{"cert-prod", "db-dev"}},
+		{"exact names", []akvcreds.Filter{akvcreds.NameGlob("API-PROD", "db-dev", "no-such")}, []string{"api-prod", "db-dev"}},
 		{"regexp", []akvcreds.Filter{akvcreds.NameRegexp(`^(api|cert)-`)}, []string{"api-prod", "cert-prod"}},
 		{"tag value", []akvcreds.Filter{akvcreds.Tag("env", "dev")}, []string{"db-dev"}},
 		{"tag values", []akvcreds.Filter{akvcreds.Tag("env", "dev", "test")}, []string{"db-dev"}},
 		{"tag present", []akvcreds.Filter{akvcreds.Tag("owner")}, []string{"db-prod"}},
 		{"content type", []akvcreds.Filter{akvcreds.ContentTypeIs("application/json", "TEXT/plain")}, []string{"api-prod", "db-prod"}},
 		{"no content type", []akvcreds.Filter{akvcreds.ContentTypeIs("")}, []string{"db-dev"}},
-		{"all must match", []akvcreds.Filter{akvcreds.Tag("env", "prod"), akvcreds.NamePrefix("db", "cert")}, []string{"cert-prod", "db-prod"}},
+		{"all must match", []akvcreds.Filter{akvcreds.Tag("env", "prod"), akvcreds.NameGlob("db*", "cert*")}, []string{"cert-prod", "db-prod"}},
 		{"a filter of one's own", []akvcreds.Filter{noOwner}, []string{"api-prod", "cert-prod", "db-dev"}},
 		{"not", []akvcreds.Filter{akvcreds.Not(akvcreds.Tag("env", "prod"))}, []string{"db-dev"}},
 		{"all", []akvcreds.Filter{akvcreds.All(akvcreds.Tag("env", "prod"), akvcreds.NameGlob("*-prod"), noOwner)}, []string{"api-prod", "cert-prod"}},
 		{"all of none keeps every secret", []akvcreds.Filter{akvcreds.All()}, []string{"api-prod", "cert-prod", "db-dev", "db-prod"}},
 		{"any", []akvcreds.Filter{akvcreds.Any(akvcreds.Tag("owner"), akvcreds.ContentTypeIs("application/x-pkcs12"))}, []string{"cert-prod", "db-prod"}},
 		{"any of none keeps no secret", []akvcreds.Filter{akvcreds.Any()}, nil},
-		{"not all", []akvcreds.Filter{akvcreds.Not(akvcreds.All(akvcreds.Tag("env", "prod"), akvcreds.NamePrefix("db")))}, []string{"api-prod", "cert-prod", "db-dev"}},
-		{"not any", []akvcreds.Filter{akvcreds.Not(akvcreds.Any(akvcreds.NamePrefix("api"), akvcreds.Tag("env", "dev")))}, []string{"cert-prod", "db-prod"}},
+		{"not all", []akvcreds.Filter{akvcreds.Not(akvcreds.All(akvcreds.Tag("env", "prod"), akvcreds.NameGlob("db*")))}, []string{"api-prod", "cert-prod", "db-dev"}},
+		{"not any", []akvcreds.Filter{akvcreds.Not(akvcreds.Any(akvcreds.NameGlob("api*"), akvcreds.Tag("env", "dev")))}, []string{"cert-prod", "db-prod"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -612,7 +614,7 @@ func TestFiltersOnNamedSecrets(t *testing.T) {
 		want   []string
 		left   string // a secret the filter leaves out
 	}{
-		{"name", akvcreds.NamePrefix("db-"), []string{"db-prod", "db-dev"}, "api-prod"},
+		{"name", akvcreds.NameGlob("db-*"), []string{"db-prod", "db-dev"}, "api-prod"},
 		{"tag", akvcreds.Tag("env", "prod"), []string{"db-prod", "api-prod"}, "db-dev"},
 	}
 	for _, tt := range tests {
@@ -655,15 +657,16 @@ func TestBadFiltersInNew(t *testing.T) {
 	}{
 		{akvcreds.NameRegexp("a(b"), "NameRegexp: error parsing regexp"},
 		{akvcreds.NameGlob("[a-"), `NameGlob: pattern "[a-" is malformed`},
-		{akvcreds.NamePrefix(), "NamePrefix: no prefix given"},
-		{akvcreds.NamePrefix("db", ""), "NamePrefix: an empty prefix"},
+		{akvcreds.NameGlob("ok*", "[a-"), `NameGlob: pattern "[a-" is malformed`},
+		{akvcreds.NameGlob(), "NameGlob: no pattern given"},
+		{akvcreds.NameGlob("db*", ""), "NameGlob: an empty pattern"},
 		{akvcreds.Tag("", "x"), "Tag: the tag key is empty"},
 		{akvcreds.Tag(""), "Tag: the tag key is empty"},
 		{akvcreds.ContentTypeIs(), "ContentTypeIs: no content type given"},
 		{akvcreds.Filter{}, "a Filter has no Keep function"},
 		{akvcreds.Not(akvcreds.NameGlob("[")), `NameGlob: pattern "["`},
 		{akvcreds.Not(akvcreds.Filter{}), "a Filter has no Keep function"},
-		{akvcreds.All(akvcreds.NamePrefix("ok"), akvcreds.NameRegexp("*")), "NameRegexp: error parsing regexp: missing argument"},
+		{akvcreds.All(akvcreds.NameGlob("ok*"), akvcreds.NameRegexp("*")), "NameRegexp: error parsing regexp: missing argument"},
 		{akvcreds.Any(akvcreds.Tag("k"), akvcreds.ContentTypeIs()), "ContentTypeIs: no content type given"},
 		{akvcreds.Not(akvcreds.All(akvcreds.Any(akvcreds.Tag("")))), "Tag: the tag key is empty"},
 	}

@@ -19,9 +19,10 @@ import (
 //
 //	prod := akvcreds.Filter{Keep: func(s akvcreds.SecretInfo) bool { return s.Tags["env"] == "prod" }}
 //
-// or build one with NamePrefix, NameGlob, NameRegexp, Tag and ContentTypeIs,
-// and combine them with Not, All and Any. A malformed filter (a bad pattern,
-// a nil Keep) is reported by New as ErrInvalidArgument.
+// or build one with NameGlob (prefixes too: NameGlob("db-*")), NameRegexp,
+// Tag and ContentTypeIs, and combine them with Not, All and Any. A
+// malformed filter (a bad pattern, a nil Keep) is reported by New as
+// ErrInvalidArgument.
 type Filter struct {
 	// Keep reports whether the secret is kept.
 	Keep func(SecretInfo) bool
@@ -29,42 +30,34 @@ type Filter struct {
 	err error // a construction problem, reported by New
 }
 
-// NamePrefix keeps secrets whose name starts with one of the prefixes
-// (case-insensitive, as Key Vault names are).
-func NamePrefix(prefixes ...string) Filter {
-	lower := make([]string, len(prefixes))
-	var err error
-	if len(prefixes) == 0 {
-		err = errors.New("NamePrefix: no prefix given")
+// NameGlob keeps secrets whose name matches any of the shell patterns
+// (path.Match syntax: *, ?, [a-z]), case-insensitively, as Key Vault names
+// are: NameGlob("db-*", "api-*") keeps the secrets named with either
+// prefix. No pattern, an empty one or a malformed one is a construction
+// problem, reported by New.
+func NameGlob(patterns ...string) Filter {
+	lower := make([]string, len(patterns))
+	var errs []error
+	if len(patterns) == 0 {
+		errs = append(errs, errors.New("NameGlob: no pattern given"))
 	}
-	for i, p := range prefixes {
-		if p == "" {
-			err = errors.New("NamePrefix: an empty prefix matches every secret; leave the filter out instead")
-		}
+	for i, p := range patterns {
 		lower[i] = strings.ToLower(p)
+		switch _, perr := path.Match(lower[i], ""); {
+		case p == "":
+			errs = append(errs, errors.New("NameGlob: an empty pattern matches no secret: leave it out"))
+		case perr != nil:
+			errs = append(errs, fmt.Errorf("NameGlob: pattern %q is malformed: %w", p, perr))
+		}
 	}
-	return Filter{err: err, Keep: func(s SecretInfo) bool {
+	return Filter{err: errors.Join(errs...), Keep: func(s SecretInfo) bool {
 		n := strings.ToLower(s.Secret)
 		for _, p := range lower {
-			if strings.HasPrefix(n, p) {
+			if ok, _ := path.Match(p, n); ok {
 				return true
 			}
 		}
 		return false
-	}}
-}
-
-// NameGlob keeps secrets whose name matches the shell pattern (path.Match
-// syntax: *, ?, [a-z]), case-insensitively.
-func NameGlob(pattern string) Filter {
-	lp := strings.ToLower(pattern)
-	var err error
-	if _, perr := path.Match(lp, ""); perr != nil {
-		err = fmt.Errorf("NameGlob: pattern %q is malformed: %w", pattern, perr)
-	}
-	return Filter{err: err, Keep: func(s SecretInfo) bool {
-		ok, _ := path.Match(lp, strings.ToLower(s.Secret))
-		return ok
 	}}
 }
 
