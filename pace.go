@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/akvcreds/akvcreds/internal/azure"
+	"github.com/akvcreds/akvcreds/internal/telemetry"
 	"github.com/akvcreds/akvcreds/internal/throttle"
 )
 
@@ -17,11 +18,16 @@ type pacer struct {
 	sem   chan struct{}
 	log   *slog.Logger
 	vault string
+	tel   *telemetry.T // nil: nothing recorded
 }
 
 // Wait implements azure.Pacer.
-func (p *pacer) Wait(ctx context.Context) error {
-	if err := p.lim.Wait(ctx); err != nil {
+func (p *pacer) Wait(ctx context.Context, first bool) error {
+	wait := p.lim.Wait
+	if first {
+		wait = p.lim.WaitFirst
+	}
+	if err := wait(ctx); err != nil {
 		if errors.Is(err, throttle.ErrExhausted) {
 			return &azure.Error{Kind: azure.KindThrottled, Code: "Throttled", Err: err,
 				Detail: "Key Vault kept answering 429 (throttled) for over " + p.lim.Budget().String() + ", so the requests waiting for it gave up"}
@@ -48,5 +54,6 @@ func (p *pacer) Throttled(ctx context.Context, retryAfter time.Duration, attempt
 	pause, giveUp := p.lim.Throttled(retryAfter)
 	p.log.LogAttrs(ctx, slog.LevelDebug, "akvcreds: vault throttled; pausing", slog.String("vault", p.vault),
 		slog.Duration("pause", pause), slog.Duration("retryAfter", retryAfter), slog.Int("attempt", attempt), slog.Bool("giveUp", giveUp))
+	p.tel.Throttled(ctx, p.vault, retryAfter, pause, attempt, giveUp)
 	return !giveUp
 }

@@ -18,8 +18,10 @@ type Pacer interface {
 	// Wait blocks until one more attempt may be sent (the vault's rate and
 	// the client's concurrency allow it), or fails: ctx ended, or the vault
 	// has throttled for longer than the pacer's budget (an *Error of
-	// KindThrottled).
-	Wait(ctx context.Context) error
+	// KindThrottled). first asks to go ahead of the requests already
+	// waiting: a listing's next page, which the reads of its secrets wait
+	// for.
+	Wait(ctx context.Context, first bool) error
 	// Release ends an attempt admitted by Wait.
 	Release()
 	// Accepted records an answer that is neither a 429 nor a 5xx: the vault
@@ -53,8 +55,9 @@ func (cp callPolicy) Do(req *policy.Request) (*http.Response, error) {
 	}
 	pp := cp.pacer
 	ctx := req.Raw().Context()
+	first := ctx.Value(listPageKey{}) != nil
 	for attempt := 1; ; attempt++ {
-		if err := pp.Wait(ctx); err != nil {
+		if err := pp.Wait(ctx, first); err != nil {
 			return nil, err
 		}
 		res, err := req.Next()
@@ -76,3 +79,7 @@ func (cp callPolicy) Do(req *policy.Request) (*http.Response, error) {
 		_ = res.Body.Close()
 	}
 }
+
+// listPageKey marks the context of a listing page's request (Lister.Next),
+// which the pacer lets go ahead of the reads.
+type listPageKey struct{}

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 )
 
@@ -50,6 +51,13 @@ type VaultOptions struct {
 	// Pacer, when set, paces every request to the vault and retries its
 	// 429s (see Pacer); without one, a 429 is returned at once.
 	Pacer Pacer
+	// Tracing receives the SDK's spans: one per operation (a read, a list
+	// page) and one per HTTP request. The zero Provider records none.
+	Tracing tracing.Provider
+	// Retrying, when set, is called as the attempt-th request of a call
+	// made under CountAttempts is sent with a token, for attempt 2, 3, ...
+	// (after a transient failure or a 429): the caller records retries.
+	Retrying func(ctx context.Context, attempt int)
 }
 
 // MaxListPages caps the pages one listing follows: 100,000 pages of Key
@@ -77,8 +85,9 @@ func NewVault(vaultURL string, cred azcore.TokenCredential, o VaultOptions) (*Va
 		Retry:            vaultRetry(o),
 		Telemetry:        policy.TelemetryOptions{ApplicationID: "akvcreds"},
 		PerCallPolicies:  []policy.Policy{callPolicy{host: host, pacer: o.Pacer}},
-		PerRetryPolicies: []policy.Policy{tryPolicy{host: host}},
+		PerRetryPolicies: []policy.Policy{tryPolicy{host: host, retrying: o.Retrying}},
 		Transport:        limitTransport(o.HTTPClient),
+		TracingProvider:  o.Tracing,
 	}
 	c, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{ClientOptions: copts})
 	if err != nil {
@@ -339,7 +348,7 @@ func (l *Lister) admit() error {
 // nextPage calls the SDK, turning a panic into an error.
 func (l *Lister) nextPage(ctx context.Context) (res azsecrets.ListSecretPropertiesResponse, err error) {
 	defer recoverPanic("list", &err)
-	return l.pager.NextPage(ctx)
+	return l.pager.NextPage(context.WithValue(ctx, listPageKey{}, true))
 }
 
 // items checks a page and returns its items not listed before.

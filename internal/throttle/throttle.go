@@ -182,8 +182,10 @@ type admission struct {
 	epoch    uint64
 }
 
-// admit decides, at now, whether a request may go. Called with mu held.
-func (l *Limiter) admit(now time.Time) admission {
+// admit decides, at now, whether a request may go; first puts it ahead of
+// the requests already waiting for a token (see WaitFirst). Called with mu
+// held.
+func (l *Limiter) admit(now time.Time, first bool) admission {
 	if now.Before(l.pausedUntil) {
 		return admission{wait: l.pausedUntil.Sub(now), changed: l.changed}
 	}
@@ -204,11 +206,19 @@ func (l *Limiter) admit(now time.Time) admission {
 	if l.tokens >= 0 {
 		return admission{ok: true}
 	}
-	// The slot is rounded up to the quantum grid, so that waiters wake in
-	// groups rather than one by one: fewer timers and wake-ups per request.
-	slot := now.Add(time.Duration(-l.tokens / l.rate * float64(time.Second)))
-	if r := slot.UnixNano() % int64(quantum); r != 0 {
-		slot = slot.Add(time.Duration(int64(quantum) - r))
+	var slot time.Time
+	if first {
+		// Ahead of the others: the next token's worth of time from now. The
+		// deficit still counts it, so the ones after it start later.
+		slot = now.Add(time.Duration(float64(time.Second) / l.rate))
+	} else {
+		// The slot is rounded up to the quantum grid, so that waiters wake
+		// in groups rather than one by one: fewer timers and wake-ups per
+		// request.
+		slot = now.Add(time.Duration(-l.tokens / l.rate * float64(time.Second)))
+		if r := slot.UnixNano() % int64(quantum); r != 0 {
+			slot = slot.Add(time.Duration(int64(quantum) - r))
+		}
 	}
 	return admission{wait: slot.Sub(now), changed: l.changed, reserved: true, slot: slot, epoch: l.epoch}
 }
@@ -231,13 +241,22 @@ func (l *Limiter) signal() {
 }
 
 // Wait blocks until the vault may receive one more request, or ctx ends.
-func (l *Limiter) Wait(ctx context.Context) error {
+func (l *Limiter) Wait(ctx context.Context) error { return l.wait(ctx, false) }
+
+// WaitFirst is Wait for a request the others depend on — a listing's next
+// page, whose secrets the reads wait for: while the bucket is empty it goes
+// one token's time from now, ahead of the requests already waiting (pauses
+// and probes still come first). Without it a listing would move at one page
+// per wait behind every queued read, and starve the reads it feeds.
+func (l *Limiter) WaitFirst(ctx context.Context) error { return l.wait(ctx, true) }
+
+func (l *Limiter) wait(ctx context.Context, first bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	now := l.now()
-	a := l.admit(now)
+	a := l.admit(now, first)
 	entered := l.giveUps
 	tooLong := now.Add(l.budget).Before(l.pausedUntil) // the pause alone outlasts the budget
 	l.mu.Unlock()
@@ -268,7 +287,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		case !a.reserved || l.epoch != a.epoch:
 			// Look again: the pause or the probe may be over, or a new pause
 			// voided the reservation.
-			a = l.admit(now)
+			a = l.admit(now, first)
 		case now.Before(a.slot):
 			a.wait, a.changed = a.slot.Sub(now), l.changed
 		default:

@@ -54,7 +54,7 @@ func queueWaiter(t *testing.T, l *Limiter, timers chan timerReq) (<-chan error, 
 func admitNow(l *Limiter) admission {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.admit(l.now())
+	return l.admit(l.now(), false)
 }
 
 func rate(l *Limiter) float64 {
@@ -397,7 +397,7 @@ func TestWaitHonoursContext(t *testing.T) {
 			l.Throttled(time.Second)
 			l.now = func() time.Time { return l.pausedUntil }
 			l.mu.Lock()
-			l.admit(l.now())
+			l.admit(l.now(), false)
 			l.mu.Unlock()
 		}},
 	}
@@ -520,5 +520,25 @@ func TestLongPauseFailsAtOnce(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Wait at the end of the pause: %v", err)
+	}
+}
+
+// WaitFirst goes one token's time from now, ahead of a queue of waiters;
+// later waiters count it and start after.
+func TestWaitFirstAheadOfTheQueue(t *testing.T) {
+	l, c, _ := newTestLimiter(100, 1) // a token every 10 ms
+	admitNow(l)                         // the bucket is empty
+	var last admission
+	for range 30 { // 30 waiters: 300 ms of deficit
+		last = admitNow(l)
+	}
+	l.mu.Lock()
+	a := l.admit(c.Now(), true)
+	l.mu.Unlock()
+	if a.ok || a.wait != 10*time.Millisecond {
+		t.Fatalf("first: %+v, want a wait of one token (10 ms)", a)
+	}
+	if b := admitNow(l); b.wait <= last.wait {
+		t.Errorf("the next waiter waits %v, not after the one before (%v)", b.wait, last.wait)
 	}
 }
