@@ -37,10 +37,10 @@
 // [FetchNames] chooses other vaults and secrets and [FetchSummary] reports
 // what the call did. Without secret names, each vault is listed and every
 // enabled secret within its validity period is read; [WithFilters] (with
-// [NamePrefix], [NameGlob], [NameRegexp], [Tag], [ContentTypeIs], [Not],
-// [All], [Any], or a [Filter] of your own) decides on the listing, before
-// any value is read. [WithMapper] turns secrets into usernames and
-// passwords another way.
+// [NameGlob] — NameGlob("db-*", "api-*") for prefixes — [NameRegexp],
+// [Tag], [ContentTypeIs], [Not], [All], [Any], or a [Filter] of your own)
+// decides on the listing, before any value is read. [WithMapper] turns
+// secrets into usernames and passwords another way.
 //
 // # Errors
 //
@@ -58,6 +58,14 @@
 // same changes again. [WithCache] serves repeat fetches from memory, and
 // [WithStaleOnError] keeps serving them, marked Stale, while Key Vault
 // cannot be reached.
+//
+// # Observability
+//
+// [WithLogger] logs every read, call and Watch cycle with slog;
+// [WithOpenTelemetry] records OpenTelemetry spans (a call, its vaults,
+// listings and reads, with the Azure SDK's HTTP spans beneath) and
+// metrics (credentials by source, failures by kind, throttling, request
+// latency, the cache, Watch changes). Neither ever records a secret.
 //
 // # Testing
 //
@@ -82,6 +90,7 @@ import (
 	"github.com/akvcreds/akvcreds/internal/cloud"
 	"github.com/akvcreds/akvcreds/internal/flight"
 	"github.com/akvcreds/akvcreds/internal/ident"
+	"github.com/akvcreds/akvcreds/internal/telemetry"
 	"github.com/akvcreds/akvcreds/internal/throttle"
 )
 
@@ -104,6 +113,7 @@ type Client struct {
 	staleMax time.Duration
 	retry    retryPolicy
 	now      func() time.Time
+	tel      *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name
@@ -167,7 +177,13 @@ func New(opts ...Option) (*Client, error) {
 	if s.cacheTTL > 0 {
 		c.cache = cache.New[Credential](s.cacheTTL, s.now)
 	}
-	cred, err := azure.NewCredential(auth, azure.CredentialOptions{Cloud: cc, HTTPClient: c.hc, MaxRetries: s.maxRetries, IMDSEndpoint: s.imdsEndpoint})
+	tel, err := telemetry.New(s.tracers, s.meters)
+	if err != nil {
+		return nil, invalid("WithOpenTelemetry", err)
+	}
+	c.tel = tel
+	cred, err := azure.NewCredential(auth, azure.CredentialOptions{Cloud: cc, HTTPClient: c.hc, MaxRetries: s.maxRetries,
+		IMDSEndpoint: s.imdsEndpoint, Tracing: tel.Azure()})
 	if err != nil {
 		return nil, invalid(s.auths[0].option, err)
 	}
@@ -243,14 +259,19 @@ func (c *Client) conn(ref vaultRef) (*vaultConn, error) {
 	if c.retry.throttleBudget > 0 {
 		vc.lim.SetBudget(c.retry.throttleBudget)
 	}
-	kv, err := azure.NewVault(ref.url, c.cred, azure.VaultOptions{
+	o := azure.VaultOptions{
 		HTTPClient:    c.hc,
 		MaxRetries:    c.retry.maxRetries,
 		RetryDelay:    c.retry.delay,
 		MaxRetryDelay: c.retry.maxDelay,
 		TryTimeout:    c.retry.tryTimeout,
-		Pacer:         &pacer{lim: vc.lim, sem: c.sem, log: c.log, vault: ref.name},
-	})
+		Pacer:         &pacer{lim: vc.lim, sem: c.sem, log: c.log, vault: ref.name, tel: c.tel},
+		Tracing:       c.tel.Azure(),
+	}
+	if c.tel.Tracing() {
+		o.Retrying = c.tel.Retry
+	}
+	kv, err := azure.NewVault(ref.url, c.cred, o)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/akvcreds/akvcreds/internal/azure"
 )
 
@@ -56,6 +58,12 @@ type vaultScan struct {
 	pages    int
 	seen     map[string]listed // by lower-case name
 	skipped  [stateCount]int
+
+	// Tracing only (WithOpenTelemetry): the vault's span, a context holding
+	// it for the spans under it, and (under mu) when the last of those ended.
+	span    trace.Span
+	spanCtx context.Context
+	lastEnd time.Time
 }
 
 // listed is a secret seen in a listing, and what the listing decided.
@@ -103,6 +111,10 @@ func (c *Client) newScan(plans []vaultPlan, useCache bool) *scan {
 // run carries the scan out. It returns when every request it started has
 // finished.
 func (sc *scan) run(ctx context.Context) {
+	if sc.c.tel.Tracing() {
+		sc.startVaults(ctx)
+		defer sc.endVaults()
+	}
 	pending := sc.fromCache(ctx)
 	if len(pending) == 0 && !sc.listing() {
 		return // everything served from the cache: no goroutine needed
@@ -121,7 +133,7 @@ func (sc *scan) run(ctx context.Context) {
 		if vs.list && vs.connErr == nil {
 			producers.Go(func() {
 				defer sc.recoverTo(vs)
-				sc.produce(ctx, vs, jobs)
+				sc.produce(vs.context(ctx), vs, jobs)
 			})
 		}
 	}
@@ -252,6 +264,11 @@ func (sc *scan) queueNamed(ctx context.Context, vs *vaultScan, jobs chan<- *read
 // and calling each for each new one (false stops). It reports whether the
 // listing ran to its end.
 func (sc *scan) list(ctx context.Context, vs *vaultScan, each func(listed) bool, now time.Time) bool {
+	if sc.c.tel.Tracing() {
+		var end func()
+		ctx, end = sc.startList(ctx, vs)
+		defer end()
+	}
 	vs.seen = map[string]listed{}
 	lister := vs.conn.kv.Lister()
 	for lister.More() {
@@ -345,6 +362,11 @@ func (sc *scan) finishGuarded(ctx context.Context, r *read, raw Credential) {
 // read reads one secret; it runs on a worker. Its start and end are taken
 // by the Client's clock, which Watch judges settling by.
 func (sc *scan) read(ctx context.Context, r *read) {
+	if sc.c.tel.Tracing() {
+		var span trace.Span
+		ctx, span = sc.startRead(ctx, r)
+		defer endRead(r, span) // after the deferred recover below
+	}
 	r.start = sc.c.now()
 	defer func() {
 		if v := recover(); v != nil {
@@ -461,7 +483,7 @@ func (c *Client) call(ctx context.Context, vs *vaultScan, op string, fn func(con
 		return 0, f
 	}
 	cctx, sent := azure.CountAttempts(ctx)
-	err = fn(cctx)
+	err = c.send(ctx, cctx, vs, op, fn)
 	attempts = int(sent.Load())
 	if err == nil {
 		primed = true

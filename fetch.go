@@ -10,6 +10,7 @@ import (
 
 	"github.com/akvcreds/akvcreds/internal/azure"
 	"github.com/akvcreds/akvcreds/internal/ident"
+	"github.com/akvcreds/akvcreds/internal/telemetry"
 )
 
 // FetchOption adjusts one FetchCredentials or Watch call. Made by the
@@ -192,11 +193,15 @@ func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]C
 	if err != nil {
 		return nil, err
 	}
+	ctx, span := c.startCall(ctx, telemetry.SpanFetchCredentials)
 	sc := c.newScan(s.plans, true)
 	sc.run(ctx)
 	creds, errs, sum := sc.results(ctx)
 	if s.summary != nil {
 		*s.summary = sum
+	}
+	if c.tel != nil {
+		c.endCall(ctx, span, sum, c.cache != nil, fetchErrors(errs))
 	}
 	if c.log.Enabled(ctx, slog.LevelInfo) {
 		c.log.LogAttrs(ctx, slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
@@ -213,16 +218,27 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 		return Credential{}, invalid("FetchCredential", err)
 	}
 	ref := vaultRef{name: id.Vault, url: "https://" + id.Vault + c.cloud.VaultSuffix + "/"}
+	ctx, span := c.startCall(ctx, telemetry.SpanFetchCredential)
 	sc := c.newScan([]vaultPlan{{ref: ref, named: []secretRef{{name: id.Secret, version: id.Version}}}}, true)
 	sc.run(ctx)
-	creds, errs, _ := sc.results(ctx)
+	creds, errs, sum := sc.results(ctx)
+	var fe *FetchError
 	switch {
 	case len(errs) > 0:
-		return Credential{}, errs[0]
+		fe = errs[0].(*FetchError)
 	case len(creds) == 0:
-		return Credential{}, c.fetchError(ctx, id.Vault, id.Secret, id.Version,
+		fe = c.fetchError(ctx, id.Vault, id.Secret, id.Version,
 			fail(kindNotFound, "the secret is left out by the filters (WithFilters)",
 				"the secret exists, but this client's filters leave it out: change the filters, or the secret's tags or content type", nil))
+	}
+	if fe != nil {
+		if c.tel != nil {
+			c.endCall(ctx, span, sum, c.cache != nil, []*FetchError{fe})
+		}
+		return Credential{}, fe
+	}
+	if c.tel != nil {
+		c.endCall(ctx, span, sum, c.cache != nil, nil)
 	}
 	return creds[0], nil
 }

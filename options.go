@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/akvcreds/akvcreds/internal/azure"
 	"github.com/akvcreds/akvcreds/internal/cloud"
 	"github.com/akvcreds/akvcreds/internal/ident"
@@ -60,6 +63,8 @@ type settings struct {
 	logger      *slog.Logger
 	filters     filters
 	mapper      mapper
+	tracers     trace.TracerProvider // nil: no spans
+	meters      metric.MeterProvider // nil: no metrics
 	// Not options: set by the package's tests.
 	maxRetries     int
 	throttleBudget time.Duration
@@ -265,6 +270,45 @@ func WithMapper(m func(info SecretInfo, value Password) (username, password stri
 			return errors.New("the mapping function is nil")
 		}
 		s.mapper = m
+		return nil
+	})
+}
+
+// WithOpenTelemetry records OpenTelemetry spans with tp and metrics with mp;
+// either may be nil. Vault and secret names, versions, counts, kinds and
+// Azure's status and error codes are recorded — never a secret value, a
+// token or a client secret. The instrumentation scope is
+// "github.com/akvcreds/akvcreds". Default: none: nothing is recorded.
+//
+// Spans, all of kind internal: one per call, "akvcreds.FetchCredentials"
+// or "akvcreds.FetchCredential", and one per Watch cycle, "akvcreds.Watch
+// cycle"; under it one "akvcreds.vault" per vault (attribute
+// akvcreds.vault, server.address), and under that "akvcreds.list" for the
+// vault's listing and one "akvcreds.read" per secret read from Key Vault
+// (akvcreds.secret); a credential served from the cache has no read span.
+// The Azure SDK's own spans — its operation (Client.GetSecret, a list
+// page) and every HTTP request, the authentication challenge and token
+// requests included — nest under the list or read span. A 429 adds the
+// event "akvcreds.throttled" (attributes akvcreds.throttle.pause and
+// retry_after in seconds, akvcreds.throttle.give_up), a request sent again
+// the event "akvcreds.retry" (akvcreds.attempt), to the list or read span.
+// A failure sets the span's status to Error, and akvcreds.error.kind and
+// error.type to its Kind's label ("forbidden").
+//
+// Metrics:
+//
+//	akvcreds.credentials.fetched  counter {credential}  akvcreds.source: keyvault, cache, stale
+//	akvcreds.failures             counter {failure}     akvcreds.vault, akvcreds.error.kind: one per *FetchError
+//	akvcreds.throttled            counter {response}    akvcreds.vault: 429 answers
+//	akvcreds.throttle.wait        counter s             akvcreds.vault: pauses imposed after 429s before a request was sent again
+//	akvcreds.request.duration     histogram s           akvcreds.vault, akvcreds.operation (get, list), akvcreds.error.kind (failures):
+//	                                                    one Key Vault read or list page, pacing, retries and pauses included
+//	akvcreds.cache.hits           counter {lookup}      credentials served by WithCache without a request
+//	akvcreds.cache.misses         counter {lookup}      secrets read from Key Vault for want of a fresh cache entry
+//	akvcreds.watch.changes        counter {change}      akvcreds.change: added, changed, removed, in batches the Watch handler accepted
+func WithOpenTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) Option {
+	return newOption("WithOpenTelemetry", func(s *settings) error {
+		s.tracers, s.meters = tp, mp
 		return nil
 	})
 }

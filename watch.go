@@ -11,6 +11,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/akvcreds/akvcreds/internal/telemetry"
 )
 
 const (
@@ -199,7 +203,7 @@ func (w *watcher) run(ctx context.Context) error {
 			streak = failures + 1
 		}
 		b.Next = w.wait(streak)
-		err := w.deliver(b)
+		err := w.deliver(ctx, b)
 		if err != nil && !failed {
 			streak = failures + 1
 			b.Next = w.wait(streak) // the handler failed: back off too
@@ -227,10 +231,11 @@ func (w *watcher) sleep(ctx context.Context, d time.Duration) error {
 
 // deliver hands b to the handler and, when it accepts it, records what it
 // accepted.
-func (w *watcher) deliver(b Batch) error {
+func (w *watcher) deliver(ctx context.Context, b Batch) error {
 	if err := w.handler(b); err != nil {
 		return err
 	}
+	w.c.tel.WatchChanges(ctx, len(b.Added), len(b.Changed), len(b.Removed))
 	for _, wv := range w.vaults {
 		clear(wv.acked)
 		for k, e := range wv.known {
@@ -274,6 +279,7 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 			wv.direct--
 		}
 	}
+	ctx, span := w.c.startCall(ctx, telemetry.SpanWatchCycle)
 	sc := w.c.newScan(plans, false)
 	for i, vs := range sc.vaults {
 		vs.list = !direct[i]
@@ -283,6 +289,10 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 	}
 	sc.run(ctx)
 	if ctx.Err() != nil {
+		if span != nil {
+			telemetry.Fail(span, kindCanceled.String(), "the cycle ended with its context: "+ctx.Err().Error())
+			span.End()
+		}
 		return Batch{}, false
 	}
 	b := Batch{Cycle: n, Time: sc.start.Round(0)}
@@ -298,7 +308,19 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 	if w.summary != nil {
 		*w.summary = b.Summary
 	}
+	if w.c.tel != nil {
+		w.endCycle(ctx, span, &b)
+	}
 	return b, failed
+}
+
+// endCycle records a cycle's outcome and ends its span (nil: none).
+func (w *watcher) endCycle(ctx context.Context, span trace.Span, b *Batch) {
+	if span != nil {
+		span.SetAttributes(telemetry.KeyCycle.Int(b.Cycle), telemetry.KeyAdded.Int(len(b.Added)),
+			telemetry.KeyChanged.Int(len(b.Changed)), telemetry.KeyRemoved.Int(len(b.Removed)))
+	}
+	w.c.endCall(ctx, span, b.Summary, false, b.Errors)
 }
 
 // needRead reports whether a secret must be read: it is new, its updated

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,7 +16,8 @@ import (
 // every attempt with its Authorization header and every 401 before the SDK
 // parses it. For each attempt it:
 //
-//   - counts it when it carries a token (CountAttempts);
+//   - counts it when it carries a token (CountAttempts), and reports a
+//     retry (VaultOptions.Retrying);
 //   - makes a vault host that does not resolve final for azcore's retry
 //     policy: no such vault exists (or its private DNS zone is missing), and
 //     retrying only delays the report;
@@ -26,12 +28,17 @@ import (
 //     with KindUnauthenticated, Code "MalformedChallenge", not retried.
 //
 // One policy rather than three: each policy costs a copy of the request.
-type tryPolicy struct{ host string }
+type tryPolicy struct {
+	host     string
+	retrying func(ctx context.Context, attempt int) // VaultOptions.Retrying
+}
 
 // Do implements policy.Policy.
 func (g tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok && req.Raw().Header.Get("Authorization") != "" {
-		n.Add(1)
+		if a := n.Add(1); a > 1 && g.retrying != nil {
+			g.retrying(req.Raw().Context(), int(a))
+		}
 	}
 	res, err := req.Next()
 	if err != nil {

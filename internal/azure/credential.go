@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/akvcreds/akvcreds/internal/cloud"
@@ -95,6 +96,9 @@ type CredentialOptions struct {
 	// failures, like the vault clients' (0: none). Managed identity on a VM
 	// uses akvcreds' own bounded IMDS retries instead.
 	MaxRetries int
+	// Tracing receives azidentity's spans (token requests). The zero
+	// Provider records none.
+	Tracing tracing.Provider
 }
 
 // managedIdentityEnv lists the variables by which a hosting environment other
@@ -171,7 +175,8 @@ func credentialClientOptions(o CredentialOptions) azcore.ClientOptions {
 		Telemetry: policy.TelemetryOptions{ApplicationID: "akvcreds"},
 		Retry: policy.RetryOptions{MaxRetries: int32(o.MaxRetries), RetryDelay: 400 * time.Millisecond, MaxRetryDelay: 10 * time.Second,
 			TryTimeout: entraTryTimeout},
-		Transport: limitTransport(o.HTTPClient),
+		Transport:       limitTransport(o.HTTPClient),
+		TracingProvider: o.Tracing,
 	}
 	if o.MaxRetries == 0 {
 		copts.Retry.MaxRetries = -1 // azcore: 0 means its default of 3
