@@ -7,8 +7,8 @@ package akvcreds_test
 // attach the caller's trace — and never a secret value.
 //
 // Redaction: no secret value, client secret or token shows in logs,
-// errors, fmt's verbs, reflection dumps, JSON or XML, whether the call
-// succeeds or fails.
+// errors, fmt's verbs, reflection dumps, JSON or XML, or OpenTelemetry
+// spans and metrics (checkTelemetry), whether the call succeeds or fails.
 
 import (
 	"bytes"
@@ -954,7 +954,8 @@ func TestRedactionFullRun(t *testing.T) {
 			s.SetSecret("other-vault", "db-password", secretValue+"-3")
 			hc, rec := recordingClient(s)
 			logger, logs := debugLogger()
-			c, err := akvcreds.New(a.auth, akvcreds.WithHTTPClient(hc), akvcreds.WithLogger(logger),
+			rig := newOtelRig(t)
+			c, err := akvcreds.New(a.auth, akvcreds.WithHTTPClient(hc), akvcreds.WithLogger(logger), rig.option(),
 				akvcreds.WithVaults("redact-vault", "other-vault"), akvcreds.WithSecrets("db-password"), akvcreds.WithCache(time.Hour))
 			if err != nil {
 				t.Fatalf("New: %v", err)
@@ -994,6 +995,7 @@ func TestRedactionFullRun(t *testing.T) {
 			}
 			checkRun(t, out, errors.Join(errs...), rec,
 				secretValue, akvcredstest.DefaultClientSecret)
+			checkTelemetry(t, rig, rec, secretValue, akvcredstest.DefaultClientSecret)
 		})
 	}
 }
@@ -1063,7 +1065,8 @@ func TestRedactionFailures(t *testing.T) {
 			}
 			hc, rec := recordingClient(s)
 			logger, logs := debugLogger()
-			opts := append([]akvcreds.Option{tt.auth, akvcreds.WithHTTPClient(hc), akvcreds.WithLogger(logger),
+			rig := newOtelRig(t)
+			opts := append([]akvcreds.Option{tt.auth, akvcreds.WithHTTPClient(hc), akvcreds.WithLogger(logger), rig.option(),
 				akvcreds.WithVaults("redact-vault"), akvcreds.WithSecrets(tt.secrets...), akvcreds.WithMaxRetries(1)}, tt.opts...)
 			c, err := akvcreds.New(opts...)
 			if err != nil {
@@ -1094,6 +1097,7 @@ func TestRedactionFailures(t *testing.T) {
 			}
 			checkRun(t, out, errors.Join(err, lerr, oerr), rec,
 				secretValue, disabledValue, akvcredstest.DefaultClientSecret, wrongClientSecret)
+			checkTelemetry(t, rig, rec, secretValue, disabledValue, akvcredstest.DefaultClientSecret, wrongClientSecret)
 		})
 	}
 }
