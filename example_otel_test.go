@@ -86,7 +86,7 @@ func spanLines(spans tracetest.SpanStubs) string {
 			line := strings.Repeat("  ", depth) + s.Name
 			for _, a := range s.Attributes {
 				if a.Key == "net.peer.name" || a.Key == "http.status_code" {
-					line += " " + a.Value.Emit()
+					line += " " + a.Value.String()
 				}
 			}
 			lines = append(lines, line+"\n"+tree(s.SpanContext.SpanID().String(), depth+1))

@@ -104,7 +104,7 @@ func spanTree(spans tracetest.SpanStubs, label func(tracetest.SpanStub) string) 
 func attrOf(s tracetest.SpanStub, key string) string {
 	for _, a := range s.Attributes {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
@@ -172,7 +172,7 @@ func metricValues(t testing.TB, rm metricdata.ResourceMetrics) map[string]float6
 func attrText(kvs []attribute.KeyValue) string {
 	parts := make([]string, len(kvs))
 	for i, kv := range kvs {
-		parts[i] = string(kv.Key) + "=" + kv.Value.Emit()
+		parts[i] = string(kv.Key) + "=" + kv.Value.String()
 	}
 	slices.Sort(parts)
 	return "{" + strings.Join(parts, ",") + "}"
