@@ -527,7 +527,7 @@ func TestLongPauseFailsAtOnce(t *testing.T) {
 // later waiters count it and start after.
 func TestWaitFirstAheadOfTheQueue(t *testing.T) {
 	l, c, _ := newTestLimiter(100, 1) // a token every 10 ms
-	admitNow(l)                         // the bucket is empty
+	admitNow(l)                       // the bucket is empty
 	var last admission
 	for range 30 { // 30 waiters: 300 ms of deficit
 		last = admitNow(l)
