@@ -119,7 +119,10 @@ func (sc *scan) run(ctx context.Context) {
 	if len(pending) == 0 && !sc.listing() {
 		return // everything served from the cache: no goroutine needed
 	}
-	jobs := make(chan *read)
+	// Buffered: a listing runs up to a few pages ahead of the workers, so
+	// that its next page is not held back until the last page's reads have
+	// all been taken (they wait for the vault's pacer).
+	jobs := make(chan *read, 2*sc.c.conc)
 	var producers, workers sync.WaitGroup
 	producers.Go(func() {
 		defer sc.recoverTo(nil)
