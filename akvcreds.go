@@ -35,7 +35,7 @@
 //
 // [Client.FetchCredential] reads one "vault/secret". Per call,
 // [FetchNames] chooses other vaults and secrets and [FetchSummary] reports
-// what the call did. Without secret names, each vault is listed and every
+// what the call did, as a [Batch] with its counts. Without secret names, each vault is listed and every
 // enabled secret within its validity period is read; [WithFilters] (with
 // [NameGlob] — NameGlob("db-*", "api-*") for prefixes — [NameRegexp],
 // [Tag], [ContentTypeIs], [Not], [All], [Any], or a [Filter] of your own)

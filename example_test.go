@@ -194,7 +194,7 @@ func ExampleWithFilters() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 	if err != nil {
 		log.Fatal(err)
@@ -301,7 +301,9 @@ func ExampleCredential_jsonValue() {
 }
 
 // FetchNames chooses what one call reads, and FetchSummary reports what it
-// did: a vault listed whole and one secret of another.
+// did, as the Batch a Watch's first cycle would deliver (the credentials
+// are Added and Current) with its counts: a vault listed whole and one
+// secret of another.
 func ExampleFetchSummary() {
 	srv := startEmulator()
 	defer srv.Close()
@@ -311,7 +313,7 @@ func ExampleFetchSummary() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	creds, err := c.FetchCredentials(context.Background(),
 		akvcreds.FetchNames("contoso-dev", "contoso-prod/api-key"),
 		akvcreds.FetchSummary(&sum))
@@ -321,12 +323,14 @@ func ExampleFetchSummary() {
 	for _, cred := range creds {
 		fmt.Println(cred.Name)
 	}
+	fmt.Printf("cycle %d, added %d, errors %d\n", sum.Cycle, len(sum.Added), len(sum.Errors))
 	fmt.Printf("vaults %d, list pages %d, listed %d, disabled %d, reads %d, fetched %d, failed %d\n",
 		sum.Vaults, sum.ListPages, sum.Listed, sum.SkippedDisabled, sum.Reads, sum.Fetched, sum.Failed)
 	// Output:
 	// contoso-dev/api-key
 	// contoso-dev/db-password
 	// contoso-prod/api-key
+	// cycle 0, added 3, errors 0
 	// vaults 2, list pages 1, listed 3, disabled 1, reads 3, fetched 3, failed 0
 }
 
@@ -348,7 +352,7 @@ func ExampleWithStaleOnError() {
 		log.Fatal(err)
 	}
 	fetch := func() {
-		var sum akvcreds.Summary
+		var sum akvcreds.Batch
 		creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 		if err != nil {
 			log.Fatal(err)

@@ -26,7 +26,7 @@ func (f fetchOption) applyFetch(s *callSettings) error { return f(s) }
 // callSettings are the FetchOptions of one call.
 type callSettings struct {
 	plans    []vaultPlan // nil: the Client's vaults and secrets
-	summary  *Summary
+	summary  *Batch
 	trigger  <-chan time.Time
 	namesSet bool
 }
@@ -55,12 +55,15 @@ func (o namesOption) applyFetch(s *callSettings) error {
 	return nil
 }
 
-// FetchSummary fills *dst with the counts of this call when it returns
-// (for Watch: of every cycle, before the handler runs).
-func FetchSummary(dst *Summary) FetchOption {
+// FetchSummary fills *dst, when the call returns, with a Batch of what it
+// did, as a Watch's cycle 0 would report it: Cycle 0, Time, Added and
+// Current the credentials returned, Errors the *FetchError values, and the
+// counts (Vaults, Fetched, Reads, ...). For Watch, *dst receives each
+// cycle's Batch before the handler runs.
+func FetchSummary(dst *Batch) FetchOption {
 	return fetchOption(func(s *callSettings) error {
 		if dst == nil {
-			return errors.New("FetchSummary: the *Summary is nil")
+			return errors.New("FetchSummary: the *Batch is nil")
 		}
 		s.summary = dst
 		return nil
@@ -79,23 +82,6 @@ func WatchTrigger(ch <-chan time.Time) FetchOption {
 		s.trigger = ch
 		return nil
 	})
-}
-
-// Summary counts what one call (or Watch cycle) did, for a connector to log.
-type Summary struct {
-	Vaults             int           // vaults read
-	Listed             int           // secrets seen in listings
-	Fetched            int           // credentials returned, from Key Vault or the cache
-	FromCache          int           // of Fetched, served by WithCache
-	Stale              int           // of Fetched, served stale (WithStaleOnError)
-	FilteredOut        int           // left out by filters
-	SkippedDisabled    int           // listed but disabled
-	SkippedExpired     int           // listed but expired
-	SkippedNotYetValid int           // listed but not valid yet (not-before in the future)
-	Failed             int           // *FetchError values returned
-	ListPages          int           // list requests (pages)
-	Reads              int           // secret reads sent to Key Vault (retries not counted)
-	Duration           time.Duration // wall time
 }
 
 // callSettings applies the call's options and parses its names.
@@ -198,13 +184,14 @@ func (c *Client) FetchCredentials(ctx context.Context, opts ...FetchOption) ([]C
 	sc.run(ctx)
 	creds, errs, sum := sc.results(ctx)
 	if s.summary != nil {
+		sum.Added, sum.Current, sum.Errors = creds, creds, fetchErrors(errs)
 		*s.summary = sum
 	}
 	if c.tel != nil {
-		c.endCall(ctx, span, sum, c.cache != nil, fetchErrors(errs))
+		c.endCall(ctx, span, &sum, c.cache != nil, fetchErrors(errs))
 	}
 	if c.log.Enabled(ctx, slog.LevelInfo) {
-		c.log.LogAttrs(ctx, slog.LevelInfo, "akvcreds: fetch finished", slog.Any("summary", sum))
+		c.log.LogAttrs(ctx, slog.LevelInfo, "akvcreds: fetch finished", sum.countsAttr())
 	}
 	return creds, errors.Join(errs...)
 }
@@ -233,19 +220,19 @@ func (c *Client) FetchCredential(ctx context.Context, name string) (Credential, 
 	}
 	if fe != nil {
 		if c.tel != nil {
-			c.endCall(ctx, span, sum, c.cache != nil, []*FetchError{fe})
+			c.endCall(ctx, span, &sum, c.cache != nil, []*FetchError{fe})
 		}
 		return Credential{}, fe
 	}
 	if c.tel != nil {
-		c.endCall(ctx, span, sum, c.cache != nil, nil)
+		c.endCall(ctx, span, &sum, c.cache != nil, nil)
 	}
 	return creds[0], nil
 }
 
-// results assembles a scan's credentials in order, its failures and its
-// counts.
-func (sc *scan) results(ctx context.Context) ([]Credential, []error, Summary) {
+// results assembles a scan's credentials in order, its failures and a
+// Batch of its counts (Cycle 0, Time and the counts set).
+func (sc *scan) results(ctx context.Context) ([]Credential, []error, Batch) {
 	n := 0
 	for _, vs := range sc.vaults {
 		n += len(vs.reads)
@@ -273,14 +260,16 @@ func (sc *scan) results(ctx context.Context) ([]Credential, []error, Summary) {
 			}
 		}
 	}
-	sum := sc.summary()
+	sum := Batch{Time: sc.start.Round(0)}
+	sc.count(&sum)
 	sum.Failed = len(errs)
 	return creds, errs, sum
 }
 
-// summary counts what the scan did.
-func (sc *scan) summary() Summary {
-	s := Summary{Vaults: len(sc.vaults), Duration: time.Since(sc.start)}
+// count adds what the scan did to the counts of a new Batch (Vaults ...
+// Duration); Failed is left to the caller.
+func (sc *scan) count(s *Batch) {
+	s.Vaults, s.Duration = len(sc.vaults), time.Since(sc.start)
 	for _, vs := range sc.vaults {
 		s.Listed += len(vs.seen)
 		s.ListPages += vs.pages
@@ -307,7 +296,16 @@ func (sc *scan) summary() Summary {
 			}
 		}
 	}
-	return s
+}
+
+// countsAttr is the "summary" attribute of a log record: the counts of b.
+func (b *Batch) countsAttr() slog.Attr {
+	return slog.Attr{Key: "summary", Value: slog.GroupValue(
+		slog.Int("vaults", b.Vaults), slog.Int("listed", b.Listed), slog.Int("fetched", b.Fetched),
+		slog.Int("fromCache", b.FromCache), slog.Int("stale", b.Stale), slog.Int("filteredOut", b.FilteredOut),
+		slog.Int("skippedDisabled", b.SkippedDisabled), slog.Int("skippedExpired", b.SkippedExpired),
+		slog.Int("skippedNotYetValid", b.SkippedNotYetValid), slog.Int("failed", b.Failed),
+		slog.Int("listPages", b.ListPages), slog.Int("reads", b.Reads), slog.Duration("duration", b.Duration))}
 }
 
 // fetchError makes the *FetchError of a failure.

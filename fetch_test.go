@@ -181,7 +181,7 @@ func TestListingFetchesEnabledValidSecretsByName(t *testing.T) {
 		s.SetSecret("listing", "bulk"+string(rune('a'+i)), "b")
 	}
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("listing"))
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestCacheAndInvalidate(t *testing.T) {
 		t.Helper()
 		var all []akvcreds.Credential
 		for _, opts := range [][]akvcreds.FetchOption{nil, {pinned}} {
-			var sum akvcreds.Summary
+			var sum akvcreds.Batch
 			creds, err := c.FetchCredentials(context.Background(), append(opts, akvcreds.FetchSummary(&sum))...)
 			if err != nil {
 				t.Fatal(err)
@@ -438,7 +438,7 @@ func TestStaleOnError(t *testing.T) {
 	}
 	s.Inject(akvcredstest.Fault{Host: "stale.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 100})
 	s.DeleteSecret("stale", "b") // Azure says it is gone: never served stale
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 	if len(creds) != 1 || !creds[0].Stale || creds[0].Password.Reveal() != "good" {
 		t.Fatalf("want the stale a, got %v", names(creds))
@@ -550,7 +550,7 @@ func TestFiltersInListingMode(t *testing.T) {
 			s := newServer(t)
 			seedFilterVault(s)
 			c := newClient(t, s, secretAuth(), akvcreds.WithVaults("filters"), akvcreds.WithFilters(tt.filters...))
-			var sum akvcreds.Summary
+			var sum akvcreds.Batch
 			creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 			if err != nil {
 				t.Fatal(err)
@@ -624,7 +624,7 @@ func TestFiltersOnNamedSecrets(t *testing.T) {
 			seedFilterVault(s)
 			c := newClient(t, s, secretAuth(), akvcreds.WithVaults("filters"), akvcreds.WithSecrets("db-prod", "db-dev", "api-prod"),
 				akvcreds.WithFilters(tt.filter))
-			var sum akvcreds.Summary
+			var sum akvcreds.Batch
 			creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 			if err != nil || !slices.Equal(names(creds), hardWant([]string{"filters"}, tt.want)) {
 				t.Fatalf("%v %v", names(creds), err)
@@ -840,7 +840,7 @@ func TestExpiredSecrets(t *testing.T) {
 		t.Errorf("message: %v", err)
 	}
 
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	creds, err = c.FetchCredentials(context.Background(), akvcreds.FetchNames("expiry"), akvcreds.FetchSummary(&sum))
 	if err != nil || !slices.Equal(names(creds), []string{"expiry/fine"}) || sum.SkippedExpired != 1 || sum.SkippedNotYetValid != 1 {
 		t.Fatalf("listing: %v %v %+v", names(creds), err, sum)
@@ -854,21 +854,32 @@ func TestSummaryCountsEverything(t *testing.T) {
 	s.SetSecret("summary", "b", "2")
 	s.SetSecret("summary", "off", "3", akvcredstest.Disabled())
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("summary"), akvcreds.WithCache(time.Hour))
-	var sum akvcreds.Summary
-	if _, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum)); err != nil {
+	var sum akvcreds.Batch
+	start := time.Now()
+	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := akvcreds.Summary{Vaults: 1, Listed: 3, Fetched: 2, SkippedDisabled: 1, ListPages: 1, Reads: 2}
+	want := counts{Vaults: 1, Listed: 3, Fetched: 2, SkippedDisabled: 1, ListPages: 1, Reads: 2}
 	if sum.Duration <= 0 {
 		t.Errorf("first: duration %v", sum.Duration)
 	}
-	if sum.Duration = 0; sum != want {
-		t.Errorf("first: %+v, want %+v", sum, want)
+	if got := countsOf(sum); got != want {
+		t.Errorf("first: %+v, want %+v", got, want)
 	}
-	_, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum), akvcreds.FetchNames("summary/a", "summary/b", "summary/nope"))
-	want = akvcreds.Summary{Vaults: 1, Fetched: 2, FromCache: 2, Failed: 1, Reads: 1}
-	if sum.Duration = 0; sum != want || !errors.Is(err, akvcreds.ErrNotFound) {
-		t.Errorf("second: %+v, want %+v; %v", sum, want, err)
+	// The Batch a Watch's cycle 0 would deliver: the credentials returned
+	// are Added and Current, no error.
+	if sum.Cycle != 0 || sum.Time.Before(start.Add(-time.Second)) || !slices.Equal(names(sum.Added), names(creds)) ||
+		!slices.Equal(names(sum.Current), names(creds)) || len(sum.Changed)+len(sum.Removed)+len(sum.Errors) != 0 || sum.Next != 0 {
+		t.Errorf("first: batch %+v for %v", sum, names(creds))
+	}
+	_, err = c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum), akvcreds.FetchNames("summary/a", "summary/b", "summary/nope"))
+	want = counts{Vaults: 1, Fetched: 2, FromCache: 2, Failed: 1, Reads: 1}
+	if got := countsOf(sum); got != want || !errors.Is(err, akvcreds.ErrNotFound) {
+		t.Errorf("second: %+v, want %+v; %v", got, want, err)
+	}
+	if fes := akvcreds.FetchErrors(err); len(sum.Errors) != 1 || len(fes) != 1 || sum.Errors[0] != fes[0] || len(sum.Added) != 2 {
+		t.Errorf("second: batch errors %v, added %v; want the call's error and 2 credentials", sum.Errors, names(sum.Added))
 	}
 }
 

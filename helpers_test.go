@@ -30,6 +30,23 @@ func newClient(t testing.TB, s *akvcredstest.Server, opts ...akvcreds.Option) *a
 	return hardClient(t, s.Client(), opts...)
 }
 
+// counts are the count fields of a Batch (FetchSummary, Watch), comparable
+// with ==; Duration is left out (zero), as it varies.
+type counts struct {
+	Vaults, Listed, Fetched, FromCache, Stale, FilteredOut      int
+	SkippedDisabled, SkippedExpired, SkippedNotYetValid, Failed int
+	ListPages, Reads                                            int
+}
+
+// countsOf returns the counts of b.
+func countsOf(b akvcreds.Batch) counts {
+	return counts{
+		Vaults: b.Vaults, Listed: b.Listed, Fetched: b.Fetched, FromCache: b.FromCache, Stale: b.Stale,
+		FilteredOut: b.FilteredOut, SkippedDisabled: b.SkippedDisabled, SkippedExpired: b.SkippedExpired,
+		SkippedNotYetValid: b.SkippedNotYetValid, Failed: b.Failed, ListPages: b.ListPages, Reads: b.Reads,
+	}
+}
+
 // countKind counts the logged requests of one kind to one host ("" any).
 func countKind(s *akvcredstest.Server, kind akvcredstest.RequestKind, host string) int {
 	n := 0

@@ -385,7 +385,7 @@ func TestFetchCredentialsRejects(t *testing.T) {
 		{"vault with a secret, then whole", withVaults, []akvcreds.FetchOption{akvcreds.FetchNames("GoodVault/db", "https://goodvault.vault.azure.net/")}, "FetchNames",
 			[]string{`vault "goodvault" is given both whole and with secret names`}},
 		{"nil FetchOption", withVaults, []akvcreds.FetchOption{nil}, "FetchCredentials", []string{"FetchOption is nil"}},
-		{"nil summary", withVaults, []akvcreds.FetchOption{akvcreds.FetchSummary(nil)}, "FetchCredentials", []string{"FetchSummary", "*Summary is nil"}},
+		{"nil summary", withVaults, []akvcreds.FetchOption{akvcreds.FetchSummary(nil)}, "FetchCredentials", []string{"FetchSummary", "*Batch is nil"}},
 		{"nil trigger", withVaults, []akvcreds.FetchOption{akvcreds.WatchTrigger(nil)}, "FetchCredentials", []string{"WatchTrigger", "channel is nil"}},
 		{"no vaults at all", noVaults, nil, "FetchCredentials", []string{"no vaults"}},
 		{"no names", withVaults, []akvcreds.FetchOption{akvcreds.FetchNames()}, "FetchCredentials", []string{"no vaults"}},

@@ -30,7 +30,7 @@ func (c *Client) startCall(ctx context.Context, name string, attrs ...attribute.
 
 // endCall records what a call or Watch cycle returned — its counts, and
 // its failures, each a *FetchError — and ends its span (nil: none).
-func (c *Client) endCall(ctx context.Context, span trace.Span, sum Summary, usedCache bool, errs []*FetchError) {
+func (c *Client) endCall(ctx context.Context, span trace.Span, sum *Batch, usedCache bool, errs []*FetchError) {
 	if c.tel == nil {
 		return
 	}

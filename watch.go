@@ -43,7 +43,8 @@ const (
 // Batch is what one Watch cycle found, delivered to the handler once per
 // cycle (also when nothing changed). Cycle 0 is the initial full fetch: its
 // Added holds every credential and its Errors every failure, as
-// FetchCredentials would report them.
+// FetchCredentials would report them. FetchSummary fills a Batch for a
+// fetch in the same form, with its counts.
 //
 // Added, Changed and Removed are measured against what the handler last
 // accepted: when the handler returns an error, the next batch holds those
@@ -75,9 +76,22 @@ type Batch struct {
 	// failed keeps its last good value.
 	Current []Credential
 
-	// Summary counts the cycle's work: a cycle without changes costs one
-	// list request per 25 secrets of each listed vault and no reads.
-	Summary
+	// The counts of the cycle's work (or, with FetchSummary, of a fetch's):
+	// a Watch cycle without changes costs one list request per 25 secrets
+	// of each listed vault and no reads.
+	Vaults             int           // vaults read
+	Listed             int           // secrets seen in listings
+	Fetched            int           // credentials read, from Key Vault or the cache
+	FromCache          int           // of Fetched, served by WithCache
+	Stale              int           // of Fetched, served stale (WithCache, Key Vault unreachable)
+	FilteredOut        int           // left out by filters
+	SkippedDisabled    int           // listed but disabled
+	SkippedExpired     int           // listed but expired
+	SkippedNotYetValid int           // listed but not valid yet (not-before in the future)
+	Failed             int           // *FetchError values: len(Errors)
+	ListPages          int           // list requests (pages)
+	Reads              int           // secret reads sent to Key Vault (retries not counted)
+	Duration           time.Duration // wall time
 
 	// Next is how long Watch waits before the next cycle if the handler
 	// accepts the batch: the interval, doubled per consecutive failing
@@ -93,7 +107,7 @@ type Batch struct {
 // vault and reads only the secrets that are new or whose "updated" time
 // changed — a new version or new attributes change it — and calls handler
 // with one Batch per cycle. Options: FetchNames chooses the vaults and
-// secrets, FetchSummary receives each cycle's counts, WatchTrigger starts
+// secrets, FetchSummary receives each cycle's Batch, WatchTrigger starts
 // cycles early.
 //
 // A credential is removed only when Key Vault says it is gone: the secret is
@@ -155,7 +169,7 @@ type watcher struct {
 	interval time.Duration
 	handler  func(Batch) error
 	trigger  <-chan time.Time
-	summary  *Summary
+	summary  *Batch
 }
 
 // watchVault is what a Watch knows about one vault.
@@ -203,6 +217,9 @@ func (w *watcher) run(ctx context.Context) error {
 			streak = failures + 1
 		}
 		b.Next = w.wait(streak)
+		if w.summary != nil {
+			*w.summary = b
+		}
 		err := w.deliver(ctx, b)
 		if err != nil && !failed {
 			streak = failures + 1
@@ -302,12 +319,9 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 			failed = true
 		}
 	}
-	b.Summary = sc.summary()
-	b.Summary.Failed = len(b.Errors)
+	sc.count(&b)
+	b.Failed = len(b.Errors)
 	w.diff(&b)
-	if w.summary != nil {
-		*w.summary = b.Summary
-	}
 	if w.c.tel != nil {
 		w.endCycle(ctx, span, &b)
 	}
@@ -320,7 +334,7 @@ func (w *watcher) endCycle(ctx context.Context, span trace.Span, b *Batch) {
 		span.SetAttributes(telemetry.KeyCycle.Int(b.Cycle), telemetry.KeyAdded.Int(len(b.Added)),
 			telemetry.KeyChanged.Int(len(b.Changed)), telemetry.KeyRemoved.Int(len(b.Removed)))
 	}
-	w.c.endCall(ctx, span, b.Summary, false, b.Errors)
+	w.c.endCall(ctx, span, b, false, b.Errors)
 }
 
 // needRead reports whether a secret must be read: it is new, its updated

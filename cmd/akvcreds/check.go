@@ -146,7 +146,7 @@ func (ck *checker) filter() akvcreds.Filter {
 // vault checks one vault: authentication and listing (one listing fetch),
 // then a get of each named secret, or of each listed secret.
 func (ck *checker) vault(ctx context.Context, name string, secrets []string) []checkRow {
-	var sum akvcreds.Summary
+	var sum akvcreds.Batch
 	ck.listOnly.Store(len(secrets) > 0)
 	creds, err := ck.c.FetchCredentials(ctx, akvcreds.FetchNames(name), akvcreds.FetchSummary(&sum))
 	ck.listOnly.Store(false)
@@ -164,7 +164,7 @@ func (ck *checker) vault(ctx context.Context, name string, secrets []string) []c
 			getErrs = append(getErrs, fe)
 		}
 	}
-	rows, reached := ck.accessRows(ctx, name, listErr, sum)
+	rows, reached := ck.accessRows(ctx, name, listErr, &sum)
 	switch {
 	case !reached:
 		return rows
@@ -179,7 +179,7 @@ func (ck *checker) vault(ctx context.Context, name string, secrets []string) []c
 // accessRows are the authenticate and list rows of a vault. reached
 // reports whether Key Vault answered with the identity's token, so that
 // reading secrets can tell more.
-func (ck *checker) accessRows(ctx context.Context, name string, listErr *akvcreds.FetchError, sum akvcreds.Summary) (rows []checkRow, reached bool) {
+func (ck *checker) accessRows(ctx context.Context, name string, listErr *akvcreds.FetchError, sum *akvcreds.Batch) (rows []checkRow, reached bool) {
 	authOK := checkRow{vault: name, check: "authenticate", result: "ok"}
 	switch {
 	case listErr == nil:
@@ -205,7 +205,7 @@ func (ck *checker) accessRows(ctx context.Context, name string, listErr *akvcred
 
 // listResult describes a listing: the secrets a fetch would read, and those
 // it leaves out.
-func listResult(sum akvcreds.Summary) string {
+func listResult(sum *akvcreds.Batch) string {
 	n := sum.Listed - sum.SkippedDisabled - sum.SkippedExpired - sum.SkippedNotYetValid
 	res := fmt.Sprintf("ok: %d enabled secrets", n)
 	var skipped []string
