@@ -56,8 +56,8 @@
 // interval, re-reads only what changed, and hands a [Batch] of what was
 // added, changed and removed to a handler; a handler that fails sees the
 // same changes again. [WithCache] serves repeat fetches from memory, and
-// [WithStaleOnError] keeps serving them, marked Stale, while Key Vault
-// cannot be reached.
+// keeps serving them for up to another time to live, marked Stale, while
+// Key Vault cannot be reached.
 //
 // # Observability
 //
@@ -98,22 +98,21 @@ import (
 // Key Vault client (with its token and authentication challenge) and one
 // pacer per vault for its whole life. Create one with New and share it.
 type Client struct {
-	cloud    cloud.Cloud
-	cred     azcore.TokenCredential
-	hc       *http.Client
-	vaults   []vaultRef
-	secrets  []secretRef // nil: list every vault
-	log      *slog.Logger
-	sem      chan struct{} // bounds the Key Vault requests in flight
-	conc     int
-	cache    *cache.Cache[Credential] // nil without WithCache; holds credentials before mapping
-	flight   flight.Group[flightResult]
-	filters  filters
-	mapper   mapper
-	staleMax time.Duration
-	retry    retryPolicy
-	now      func() time.Time
-	tel      *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
+	cloud   cloud.Cloud
+	cred    azcore.TokenCredential
+	hc      *http.Client
+	vaults  []vaultRef
+	secrets []secretRef // nil: list every vault
+	log     *slog.Logger
+	sem     chan struct{} // bounds the Key Vault requests in flight
+	conc    int
+	cache   *cache.Cache[Credential] // nil without WithCache; holds credentials before mapping
+	flight  flight.Group[flightResult]
+	filters filters
+	mapper  mapper
+	retry   retryPolicy
+	now     func() time.Time
+	tel     *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name
@@ -151,17 +150,16 @@ func New(opts ...Option) (*Client, error) {
 		return nil, errors.Join(errs...)
 	}
 	c := &Client{
-		cloud:    cc,
-		vaults:   vaults,
-		secrets:  dedupSecrets(s.secrets),
-		log:      s.logger,
-		conc:     s.concurrency,
-		sem:      make(chan struct{}, s.concurrency),
-		filters:  s.filters,
-		mapper:   s.mapper,
-		staleMax: s.staleMax,
-		now:      s.now,
-		conns:    map[string]*vaultConn{},
+		cloud:   cc,
+		vaults:  vaults,
+		secrets: dedupSecrets(s.secrets),
+		log:     s.logger,
+		conc:    s.concurrency,
+		sem:     make(chan struct{}, s.concurrency),
+		filters: s.filters,
+		mapper:  s.mapper,
+		now:     s.now,
+		conns:   map[string]*vaultConn{},
 		retry: retryPolicy{
 			maxRetries:     s.maxRetries,
 			delay:          400 * time.Millisecond,

@@ -86,7 +86,7 @@ type Credential struct {
 	Managed     bool              `json:"managed,omitempty"` // backs a Key Vault certificate
 
 	// Stale reports a value served from the cache after its time to live
-	// because Key Vault could not be reached (WithStaleOnError).
+	// because Key Vault could not be reached (see WithCache).
 	Stale bool `json:"stale,omitempty"`
 }
 

@@ -638,9 +638,9 @@ func (c *Client) cached(vault, secret, version string, now time.Time) (Credentia
 
 // stale returns the cached credential for key, marked Stale, when err is a
 // failure to reach Key Vault (not an answer about the secret) and the entry
-// expired less than WithStaleOnError's duration ago.
+// expired less than a time to live (WithCache) ago.
 func (c *Client) stale(ctx context.Context, key string, err error) (Credential, bool) {
-	if c.staleMax <= 0 || c.cache == nil {
+	if c.cache == nil {
 		return Credential{}, false
 	}
 	f := c.explain(ctx, err, "", "", "", "get")
@@ -648,7 +648,7 @@ func (c *Client) stale(ctx context.Context, key string, err error) (Credential, 
 		return Credential{}, false
 	}
 	cred, expiredFor, ok := c.cache.Stale(key)
-	if !ok || expiredFor > c.staleMax {
+	if !ok || expiredFor > c.cache.TTL() {
 		return Credential{}, false
 	}
 	cred.Stale = true

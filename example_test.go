@@ -10,6 +10,7 @@ import (
 
 	"github.com/akvcreds/akvcreds"
 	"github.com/akvcreds/akvcreds/akvcredstest"
+	"github.com/akvcreds/akvcreds/internal/testutil"
 )
 
 // startEmulator starts an in-process Key Vault with two vaults. Real code
@@ -334,19 +335,22 @@ func ExampleFetchSummary() {
 	// vaults 2, list pages 1, listed 3, disabled 1, reads 3, fetched 3, failed 0
 }
 
-// WithCache serves repeat fetches from memory; with WithStaleOnError it
-// keeps serving them, marked Stale, while Key Vault cannot give a fresh
-// value (here it throttles, asking to wait an hour) — never when Key Vault
-// answers that the secret is gone, disabled or forbidden.
-func ExampleWithStaleOnError() {
+// WithCache serves repeat fetches from memory, and when the time to live
+// has passed but Key Vault cannot give a fresh value (here it throttles,
+// asking to wait an hour), keeps serving the cached one, marked Stale, for
+// up to another time to live — never when Key Vault answers that the secret
+// is gone, disabled or forbidden. (The example moves the Client's clock,
+// a hook of this package's tests, instead of waiting an hour.)
+func ExampleWithCache_stale() {
 	srv := startEmulator()
 	defer srv.Close()
+	clock := testutil.NewClock(time.Now())
 
 	c, err := akvcreds.New(append(emulatorApp(srv),
 		akvcreds.WithVaults("contoso-prod"),
 		akvcreds.WithSecrets("db-password"),
-		akvcreds.WithCache(time.Nanosecond), // a TTL that has passed by the next call
-		akvcreds.WithStaleOnError(time.Hour),
+		akvcreds.WithCache(time.Hour),
+		akvcreds.WithClock(clock.Now), // test hook: not in the package's API
 	)...)
 	if err != nil {
 		log.Fatal(err)
@@ -360,16 +364,20 @@ func ExampleWithStaleOnError() {
 		for _, cred := range creds {
 			fmt.Printf("%s %s stale=%v\n", cred.Name, cred.Password.Reveal(), cred.Stale)
 		}
-		fmt.Printf("summary: fetched %d, stale %d, failed %d\n", sum.Fetched, sum.Stale, sum.Failed)
+		fmt.Printf("summary: fetched %d, from cache %d, stale %d, failed %d\n", sum.Fetched, sum.FromCache, sum.Stale, sum.Failed)
 	}
 	fetch()
+	fetch() // within the hour: from the cache, no request
+	clock.Advance(90 * time.Minute)
 	srv.Inject(akvcredstest.Fault{Host: "contoso-prod.vault.azure.net", Path: "/secrets/db-password", Status: 429, RetryAfter: "3600"})
 	fetch()
 	// Output:
 	// contoso-prod/db-password s3cr3t-prod stale=false
-	// summary: fetched 1, stale 0, failed 0
+	// summary: fetched 1, from cache 0, stale 0, failed 0
+	// contoso-prod/db-password s3cr3t-prod stale=false
+	// summary: fetched 1, from cache 1, stale 0, failed 0
 	// contoso-prod/db-password s3cr3t-prod stale=true
-	// summary: fetched 1, stale 1, failed 0
+	// summary: fetched 1, from cache 0, stale 1, failed 0
 }
 
 // akvcredstest injects faults as Azure would answer them: here Key Vault

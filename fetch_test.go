@@ -423,28 +423,41 @@ func TestConcurrentIdenticalFetchesShareOneRequest(t *testing.T) {
 	}
 }
 
-// A cached credential is served, marked Stale, while Key Vault cannot be
+// With WithCache, a credential whose TTL has passed is served, marked Stale
+// and logged as a warning, for up to another TTL while Key Vault cannot be
 // reached, but never when Key Vault answers that the secret is gone.
 func TestStaleOnError(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
 	s.SetSecret("stale", "a", "good")
 	s.SetSecret("stale", "b", "good-b")
-	// A TTL of a nanosecond: every cached entry has expired when next asked for.
+	clock := testutil.NewClock(time.Now())
+	var logs testutil.SyncBuffer
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("stale"), akvcreds.WithSecrets("a", "b"),
-		akvcreds.WithCache(time.Nanosecond), akvcreds.WithStaleOnError(time.Hour), akvcreds.WithMaxRetries(0))
+		akvcreds.WithCache(time.Hour), akvcreds.WithClock(clock.Now), akvcreds.WithMaxRetries(0),
+		akvcreds.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if _, err := c.FetchCredentials(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.Inject(akvcredstest.Fault{Host: "stale.vault.azure.net", Path: "/secrets/a", Status: 503, Count: 100})
-	s.DeleteSecret("stale", "b") // Azure says it is gone: never served stale
+	s.DeleteSecret("stale", "b")    // Azure says it is gone: never served stale
+	clock.Advance(90 * time.Minute) // the TTL has passed, less than another TTL ago
 	var sum akvcreds.Batch
 	creds, err := c.FetchCredentials(context.Background(), akvcreds.FetchSummary(&sum))
 	if len(creds) != 1 || !creds[0].Stale || creds[0].Password.Reveal() != "good" {
 		t.Fatalf("want the stale a, got %v", names(creds))
 	}
 	if fes := akvcreds.FetchErrors(err); len(fes) != 1 || fes[0].Secret != "b" || fes[0].Kind != akvcreds.ErrNotFound || sum.Stale != 1 || sum.Fetched != 1 {
-		t.Fatalf("err %v, summary %+v", err, sum)
+		t.Fatalf("err %v, summary %+v", err, countsOf(sum))
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "serving a stale credential") || !strings.Contains(l, "secret=a") {
+		t.Errorf("no warning about the stale credential in the log:\n%s", l)
+	}
+	// Two TTLs after it was read, the value is too old to serve.
+	clock.Advance(time.Hour)
+	creds, err = c.FetchCredentials(context.Background(), akvcreds.FetchNames("stale/a"))
+	if fes := akvcreds.FetchErrors(err); len(creds) != 0 || len(fes) != 1 || fes[0].Kind != akvcreds.ErrUnavailable {
+		t.Fatalf("past two TTLs: %v, %v; want a's failure", names(creds), err)
 	}
 }
 

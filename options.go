@@ -58,7 +58,6 @@ type settings struct {
 	httpClient  *http.Client
 	concurrency int
 	cacheTTL    time.Duration
-	staleMax    time.Duration
 	cloud       *cloud.Cloud // nil: from the vault URLs, else public
 	logger      *slog.Logger
 	filters     filters
@@ -188,29 +187,22 @@ func WithConcurrency(n int) Option {
 // WithCache keeps fetched credentials in memory for ttl (less up to a tenth,
 // at random, so entries do not all expire together); repeat fetches within
 // that time make no request. Concurrent identical reads always share one
-// request, cached or not. Default: no cache.
+// request, cached or not.
+//
+// A cached credential whose ttl has passed is still served, for up to
+// another ttl, when Key Vault cannot give a fresh one — the network, a 5xx,
+// throttling that outlasted the retries, an unreachable token endpoint —
+// marked Stale (Credential.Stale, Batch.Stale) and logged as a warning;
+// never when Azure answers that the secret is gone, disabled or forbidden.
+// Watch never serves a stale value: it keeps its own last good one.
+//
+// Default: no cache.
 func WithCache(ttl time.Duration) Option {
 	return newOption("WithCache", func(s *settings) error {
 		if ttl <= 0 {
 			return fmt.Errorf("TTL %v must be positive", ttl)
 		}
 		s.cacheTTL = ttl
-		return nil
-	})
-}
-
-// WithStaleOnError serves a cached credential up to maxStale past its time
-// to live, marked Stale, when Key Vault cannot give a fresh one because of
-// the network, a 5xx, persistent throttling or an unreachable token endpoint
-// — never when Azure answers that the secret is gone, disabled or
-// forbidden. A stale serve is logged as a warning and counted in the
-// Summary. Needs WithCache. Default: off.
-func WithStaleOnError(maxStale time.Duration) Option {
-	return newOption("WithStaleOnError", func(s *settings) error {
-		if maxStale <= 0 {
-			return fmt.Errorf("%v must be positive", maxStale)
-		}
-		s.staleMax = maxStale
 		return nil
 	})
 }
@@ -353,9 +345,6 @@ func (s *settings) resolve() (cloud.Cloud, []vaultRef, azure.AuthConfig, []error
 			names[i] = a.option
 		}
 		bad("New", fmt.Errorf("more than one authentication option (%s): give exactly one", strings.Join(names, ", ")))
-	}
-	if s.staleMax > 0 && s.cacheTTL == 0 {
-		bad("WithStaleOnError", errors.New("needs WithCache"))
 	}
 	return cc, vaults, auth, errs
 }

@@ -151,8 +151,6 @@ func TestNewRejects(t *testing.T) {
 		{"concurrency above max", with(akvcreds.WithConcurrency(1025)), "WithConcurrency", []string{"1025 is out of range"}},
 		{"cache 0", with(akvcreds.WithCache(0)), "WithCache", []string{"must be positive"}},
 		{"cache negative", with(akvcreds.WithCache(-time.Minute)), "WithCache", []string{"-1m0s must be positive"}},
-		{"stale 0", with(akvcreds.WithCache(time.Minute), akvcreds.WithStaleOnError(0)), "WithStaleOnError", []string{"must be positive"}},
-		{"stale without cache", with(akvcreds.WithStaleOnError(time.Minute)), "WithStaleOnError", []string{"needs WithCache"}},
 		{"HTTP client nil", with(akvcreds.WithHTTPClient(nil)), "WithHTTPClient", []string{"*http.Client is nil"}},
 		{"logger nil", with(akvcreds.WithLogger(nil)), "WithLogger", []string{"*slog.Logger is nil"}},
 		{"mapper nil", with(akvcreds.WithMapper(nil)), "WithMapper", []string{"mapping function is nil"}},
@@ -196,7 +194,7 @@ func TestNewAccepts(t *testing.T) {
 		{"secret names", nil, []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("a", strings.Repeat("s", 127), "db-password")}},
 		{"secret with version", nil, []akvcreds.Option{akvcreds.WithVaults("myvault"), akvcreds.WithSecrets("db/" + version)}},
 		{"concurrency bounds", nil, []akvcreds.Option{akvcreds.WithConcurrency(1), akvcreds.WithConcurrency(1024)}},
-		{"cache", nil, []akvcreds.Option{akvcreds.WithCache(time.Nanosecond), akvcreds.WithStaleOnError(time.Nanosecond)}},
+		{"cache", nil, []akvcreds.Option{akvcreds.WithCache(time.Nanosecond)}},
 		{"mapper and filters", nil, []akvcreds.Option{akvcreds.WithMapper(usernameFromTag), akvcreds.WithFilters(), akvcreds.WithFilters(akvcreds.Tag("k"))}},
 
 		// Every authentication.
@@ -236,7 +234,6 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				akvcreds.WithSecrets("a_b", "ok", "c/zz"),
 				akvcreds.WithConcurrency(0),
 				akvcreds.WithCache(-time.Second),
-				akvcreds.WithStaleOnError(0),
 				akvcreds.WithHTTPClient(nil),
 				akvcreds.WithLogger(nil),
 				akvcreds.WithMapper(nil),
@@ -251,7 +248,6 @@ func TestNewReportsEveryProblem(t *testing.T) {
 				`akvcreds: WithSecrets: secret "c"`,
 				"akvcreds: WithConcurrency: ",
 				"akvcreds: WithCache: ",
-				"akvcreds: WithStaleOnError: ",
 				"akvcreds: WithHTTPClient: ",
 				"akvcreds: WithLogger: ",
 				"akvcreds: WithMapper: ",

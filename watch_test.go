@@ -759,15 +759,18 @@ func TestWatchSecretExpires(t *testing.T) {
 	}
 }
 
-// With WithStaleOnError, a read Key Vault cannot answer is a failure for
-// Watch (which keeps its own last good value), not a stale success.
+// With WithCache, a read Key Vault cannot answer is a failure for Watch
+// (which keeps its own last good value), not a stale success, though the
+// cache holds a value it would serve stale to a fetch.
 func TestWatchIgnoresStaleCacheValues(t *testing.T) {
 	t.Parallel()
+	local := testutil.NewClock(time.Now())
 	s, clock, c := watchFixture(t, 3, akvcreds.WithMaxRetries(0),
-		akvcreds.WithCache(time.Millisecond), akvcreds.WithStaleOnError(time.Hour))
+		akvcreds.WithCache(time.Minute), akvcreds.WithClock(local.Now))
 	w := startWatch(t, s, c)
 	w.next(t)
 	clock.Advance(time.Second)
+	local.Advance(90 * time.Second) // the cached values' TTL has passed, less than another TTL ago
 	s.SetSecret("watched", "secret-001", "rotated")
 	s.Inject(akvcredstest.Fault{Host: "watched.vault.azure.net", Path: "/secrets/secret-001", Status: http.StatusServiceUnavailable})
 	b := w.step(t, nil)

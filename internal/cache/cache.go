@@ -74,6 +74,9 @@ func (c *Cache[V]) Stale(key string) (v V, expiredFor time.Duration, ok bool) {
 	return e.v, c.now().Sub(e.expires), true
 }
 
+// TTL returns the time to live New was given.
+func (c *Cache[V]) TTL() time.Duration { return c.ttl }
+
 // Set stores v under key.
 func (c *Cache[V]) Set(key string, v V) {
 	c.mu.Lock()

@@ -263,7 +263,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	var errs [8]error
 	in := &instruments{}
 	in.fetched, errs[0] = m.Int64Counter(MetricFetched, metric.WithUnit("{credential}"),
-		metric.WithDescription("Credentials returned, by source: keyvault (read now), cache (WithCache), stale (WithStaleOnError)."))
+		metric.WithDescription("Credentials returned, by source: keyvault (read now), cache (WithCache), stale (WithCache, Key Vault unreachable)."))
 	in.failures, errs[1] = m.Int64Counter(MetricFailures, metric.WithUnit("{failure}"),
 		metric.WithDescription("Failures reported to the caller (one per *FetchError), by vault and kind."))
 	in.throttled, errs[2] = m.Int64Counter(MetricThrottled, metric.WithUnit("{response}"),
