@@ -144,11 +144,16 @@ func faultDroppedConnections(t *testing.T) {
 			s := newServer(t)
 			vault := tc.vault + "-always"
 			secrets := hardSecrets(s, vault, 6)
+			var sent safetySent
+			c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithSecrets(secrets...), akvcreds.WithMaxRetries(2))
+			// Authenticate first: were s03 the request that meets the
+			// challenge, its tries would all go without a token.
+			if _, err := c.FetchCredential(ctx, vault+"/s00"); err != nil {
+				t.Fatal(err)
+			}
 			f := tc.fault
 			f.Host, f.Path, f.Count = vault+".vault.azure.net", "/secrets/s03/", 1000
 			s.Inject(f)
-			var sent safetySent
-			c := hardClient(t, sent.client(s), secretAuth(), akvcreds.WithVaults(vault), akvcreds.WithSecrets(secrets...), akvcreds.WithMaxRetries(2))
 			creds, err := c.FetchCredentials(ctx)
 			reports := hardAccounted(t, creds, err, hardWant([]string{vault}, secrets))
 			if len(reports) != 1 {

@@ -3,13 +3,8 @@ package azure
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +14,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/akvcreds/akvcreds/internal/certs"
 )
 
 // MaxCredentialFileSize bounds the certificate and federated token files
@@ -47,10 +44,7 @@ func (c *Certificate) Thumbprint() string {
 }
 
 // Thumbprint is the SHA-1 thumbprint of cert in upper-case hex.
-func Thumbprint(cert *x509.Certificate) string {
-	sum := sha1.Sum(cert.Raw)
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
-}
+func Thumbprint(cert *x509.Certificate) string { return certs.Thumbprint(cert) }
 
 // ReadCredentialFile reads a certificate or token file (what names it in
 // errors). Errors name the path and the problem, never the content.
@@ -100,19 +94,22 @@ func LoadCertificate(data []byte, password string, now time.Time) (*Certificate,
 		return nil, errors.New("the certificate data is empty")
 	}
 	var (
-		certs []*x509.Certificate
-		key   crypto.PrivateKey
-		err   error
+		list []*x509.Certificate
+		key  crypto.PrivateKey
+		err  error
 	)
 	if bytes.Contains(data, []byte("-----BEGIN ")) {
-		certs, key, err = parsePEM(data)
+		list, key, err = certs.ParsePEM(data)
+		if errors.Is(err, certs.ErrEncrypted) {
+			err = fmt.Errorf("%w: decrypt it (openssl pkey -in key.pem -out key-plain.pem) or use a password-protected PKCS#12 file", err)
+		}
 	} else {
-		certs, key, err = parsePKCS12(data, password)
+		list, key, err = parsePKCS12(data, password)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(certs) == 0 {
+	if len(list) == 0 {
 		return nil, errors.New("no certificate found: the data must hold the certificate (a CERTIFICATE block in PEM) besides its private key")
 	}
 	if key == nil {
@@ -120,105 +117,25 @@ func LoadCertificate(data []byte, password string, now time.Time) (*Certificate,
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("the private key is %s: Entra ID certificate credentials need an RSA key", keyKind(key))
+		return nil, fmt.Errorf("the private key is %s: Entra ID certificate credentials need an RSA key", certs.KeyKind(key))
 	}
 	if bits := rk.N.BitLen(); bits < MinRSABits {
 		return nil, fmt.Errorf("the RSA key has %d bits: Entra ID needs at least %d", bits, MinRSABits)
 	}
-	leaf := -1
-	for i, c := range certs {
-		if rk.PublicKey.Equal(c.PublicKey) {
-			leaf = i
-			break
-		}
+	chain, err := certs.Leaf(list, rk)
+	if err != nil {
+		return nil, err
 	}
-	if leaf < 0 {
-		if len(certs) == 1 {
-			return nil, fmt.Errorf("the private key does not belong to the certificate (%s): use the key the certificate was issued for", describeCert(certs[0]))
-		}
-		return nil, fmt.Errorf("the private key belongs to none of the %d certificates (the first: %s): use the key the certificate was issued for", len(certs), describeCert(certs[0]))
-	}
-	lc := certs[leaf]
+	lc := chain[0]
 	if now.After(lc.NotAfter) {
 		return nil, fmt.Errorf("the certificate (%s) expired on %s: create a new certificate, upload its public part to the app registration and use it",
-			describeCert(lc), lc.NotAfter.UTC().Format(time.RFC3339))
+			certs.Describe(lc), lc.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if lc.NotBefore.After(now.Add(certClockSkew)) {
 		return nil, fmt.Errorf("the certificate (%s) is not valid before %s: check this machine's clock, or wait",
-			describeCert(lc), lc.NotBefore.UTC().Format(time.RFC3339))
+			certs.Describe(lc), lc.NotBefore.UTC().Format(time.RFC3339))
 	}
-	chain := append([]*x509.Certificate{lc}, certs[:leaf]...)
-	chain = append(chain, certs[leaf+1:]...)
 	return &Certificate{Chain: chain, Key: rk}, nil
-}
-
-func describeCert(c *x509.Certificate) string {
-	subj := c.Subject.String()
-	if subj == "" {
-		subj = "no subject"
-	}
-	return fmt.Sprintf("subject %q, thumbprint %s", subj, Thumbprint(c))
-}
-
-func keyKind(k crypto.PrivateKey) string {
-	switch k := k.(type) {
-	case *ecdsa.PrivateKey:
-		return "an ECDSA key (" + k.Curve.Params().Name + ")"
-	case ed25519.PrivateKey:
-		return "an Ed25519 key"
-	}
-	return fmt.Sprintf("a %T", k)
-}
-
-// parsePEM reads the CERTIFICATE and private key blocks of PEM data.
-func parsePEM(data []byte) ([]*x509.Certificate, crypto.PrivateKey, error) {
-	var (
-		certs []*x509.Certificate
-		key   crypto.PrivateKey
-		keys  int
-	)
-	for n := 1; ; n++ {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
-			return nil, nil, errors.New("the PEM private key is encrypted, which is not supported: decrypt it (openssl pkey -in key.pem -out key-plain.pem) or use a password-protected PKCS#12 file")
-		}
-		var (
-			k   crypto.PrivateKey
-			err error
-		)
-		switch b.Type {
-		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, nil, fmt.Errorf("PEM block %d (CERTIFICATE) is not a valid certificate: %v", n, err)
-			}
-			certs = append(certs, c)
-			continue
-		case "PRIVATE KEY":
-			if k, err = x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
-				k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-			}
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(b.Bytes)
-		default:
-			continue // CERTIFICATE REQUEST, parameters, ...: not ours
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("PEM block %d (%s) is not a valid private key", n, b.Type)
-		}
-		keys++
-		key = k
-	}
-	if keys > 1 {
-		return nil, nil, fmt.Errorf("the PEM data holds %d private keys: keep only the certificate's", keys)
-	}
-	return certs, key, nil
 }
 
 // parsePKCS12 reads PKCS#12 data through azidentity (golang.org/x/crypto/pkcs12).

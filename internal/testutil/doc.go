@@ -18,7 +18,8 @@
 //   - Certificates: NewCert(CertSpec{...}) makes a certificate for any key,
 //     self-signed or issued by another Cert, with a chosen validity and CA
 //     flag. A *Cert gives its PEM forms (CertPEM, KeyPEM in PKCS#8,
-//     PKCS1KeyPEM, PEM = certificate then key) and Thumbprint. Free
+//     PKCS1KeyPEM, PEM = certificate then key), a PKCS#12 file (PKCS12,
+//     modern or legacy, with or without a password) and Thumbprint. Free
 //     functions encode any certificate or key (CertPEM, PKCS8PEM, PKCS1PEM),
 //     join PEM files (Concat), compute a SHA-1 thumbprint as the Azure
 //     portal shows it (Thumbprint), list a PEM file's body lines

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	_ "embed"
 	"encoding/pem"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // The PKCS#12 fixtures' password, their certificate's SHA-1 thumbprint (see
@@ -50,4 +52,21 @@ func PFXCertificate() *x509.Certificate {
 		panic("testutil: testdata/pfx-cert.pem: " + err.Error())
 	}
 	return c
+}
+
+// PKCS12 encodes c's certificate and key, followed by chain, as a PKCS#12
+// file protected with password ("" for none, as Key Vault stores a
+// certificate's): with the modern algorithms (AES-256, PBKDF2, SHA-256 MAC)
+// or, when legacy, the 3DES and SHA-1 ones older software writes. It
+// panics if the key cannot be encoded.
+func (c *Cert) PKCS12(password string, legacy bool, chain ...*x509.Certificate) []byte {
+	enc := pkcs12.Modern
+	if legacy {
+		enc = pkcs12.LegacyDES
+	}
+	b, err := enc.Encode(c.Key, c.X509, chain, password)
+	if err != nil {
+		panic("testutil: encoding PKCS#12: " + err.Error())
+	}
+	return b
 }
