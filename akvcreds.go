@@ -37,8 +37,8 @@
 // [FetchNames] chooses other vaults and secrets and [FetchSummary] reports
 // what the call did, as a [Batch] with its counts. Without secret names, each vault is listed and every
 // enabled secret within its validity period is read; [WithFilters] (with
-// [NameGlob] — NameGlob("db-*", "api-*") for prefixes — [NameRegexp],
-// [Tag], [ContentTypeIs], [Not], [All], [Any], or a [Filter] of your own)
+// [NameGlob] — NameGlob("db-*", "api-*") for prefixes — [Tag],
+// [ContentTypeIs], [Not], [Any], or a [Filter] of your own)
 // decides on the listing, before any value is read. [WithMapper] turns
 // secrets into usernames and passwords another way.
 //

@@ -146,7 +146,7 @@ func TestTokenCredentialCancelled(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	fes := akvcreds.FetchErrors(err)
-	if len(fes) != 1 || fes[0].Kind.String() != "canceled" || fes[0].Remedy != "" {
+	if len(fes) != 1 || fes[0].Kind.Error() != "canceled" || fes[0].Remedy != "" {
 		t.Errorf("fetch errors %+v, want one canceled, without remedy", fes)
 	}
 	if n := len(block.recorded()); n != 1 {

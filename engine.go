@@ -685,7 +685,7 @@ func (c *Client) logRead(ctx context.Context, r *read) {
 		attrs = append(attrs, slog.String("version", r.version))
 	}
 	if r.err != nil {
-		attrs = append(attrs, slog.String("kind", r.err.kind.String()), slog.String("error", r.err.Error()))
+		attrs = append(attrs, slog.String("kind", r.err.kind.label()), slog.String("error", r.err.Error()))
 	}
 	c.log.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -46,8 +46,8 @@ var kindLabels = [...]string{
 	kindCanceled:        "canceled",
 }
 
-// String returns the kind's label, e.g. "forbidden".
-func (k Kind) String() string {
+// label returns the kind's label, e.g. "forbidden".
+func (k Kind) label() string {
 	if int(k) < len(kindLabels) {
 		return kindLabels[k]
 	}
@@ -55,7 +55,7 @@ func (k Kind) String() string {
 }
 
 // Error returns the kind's label, so that the sentinels are errors.
-func (k Kind) Error() string { return k.String() }
+func (k Kind) Error() string { return k.label() }
 
 // The kinds of failure. Every error from New and every *FetchError wraps
 // exactly one of them (a cancelled call wraps the context's error instead).
@@ -130,7 +130,7 @@ func (e *FetchError) Error() string {
 	if e.Err != nil {
 		b.WriteString(strings.TrimSuffix(e.Err.Error(), "."))
 	} else {
-		b.WriteString(e.Kind.String())
+		b.WriteString(e.Kind.label())
 	}
 	if e.Remedy != "" {
 		b.WriteString(". To fix: ")
@@ -184,7 +184,7 @@ func (f *failure) Unwrap() []error {
 
 // fail makes a failure of kind k with detail, remedy and cause.
 func fail(k Kind, detail, remedy string, cause error) *failure {
-	msg := k.String()
+	msg := k.label()
 	if detail != "" {
 		msg += ": " + detail
 	}

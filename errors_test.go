@@ -42,8 +42,8 @@ func TestKindLabels(t *testing.T) {
 			t.Errorf("%v is a %T, not a Kind", tt.sentinel, tt.sentinel)
 			continue
 		}
-		if k.String() != tt.label || k.Error() != tt.label || tt.sentinel.Error() != tt.label || fmt.Sprint(k) != tt.label {
-			t.Errorf("Kind %d: String %q, Error %q, want %q", uint8(k), k.String(), k.Error(), tt.label)
+		if k.Error() != tt.label || tt.sentinel.Error() != tt.label || fmt.Sprint(k) != tt.label {
+			t.Errorf("Kind %d: Error %q, Sprint %q, want %q", uint8(k), k.Error(), fmt.Sprint(k), tt.label)
 		}
 		if seen[k] {
 			t.Errorf("two sentinels share the Kind %v", k)
@@ -59,13 +59,13 @@ func TestKindLabels(t *testing.T) {
 	cancel()
 	_, err := c.FetchCredential(ctx, "somevault/secret")
 	var fe *akvcreds.FetchError
-	if !errors.As(err, &fe) || fe.Kind.String() != "canceled" || fe.Kind.Error() != "canceled" || seen[fe.Kind] {
+	if !errors.As(err, &fe) || fe.Kind.Error() != "canceled" || seen[fe.Kind] {
 		t.Errorf("cancelled call: %v", err)
 	}
-	if got := akvcreds.Kind(0).String(); got != "unknown" {
+	if got := akvcreds.Kind(0).Error(); got != "unknown" {
 		t.Errorf("Kind(0) = %q", got)
 	}
-	if got := akvcreds.Kind(200).String(); got != "Kind(200)" {
+	if got := akvcreds.Kind(200).Error(); got != "Kind(200)" {
 		t.Errorf("Kind(200) = %q", got)
 	}
 }
@@ -328,7 +328,7 @@ func TestFailureKinds(t *testing.T) {
 			if !tt.canceled && !errors.Is(err, tt.sentinel) {
 				t.Errorf("the joined error does not wrap %v", tt.sentinel)
 			}
-			if tt.canceled && (!errors.Is(err, context.Canceled) || fe.Kind.String() != "canceled") {
+			if tt.canceled && (!errors.Is(err, context.Canceled) || fe.Kind.Error() != "canceled") {
 				t.Errorf("cancelled: %v (Kind %v)", err, fe.Kind)
 			}
 			if fe.Status != tt.status || fe.Code != tt.code || fe.InnerCode != tt.inner || fe.AADSTS != tt.aadsts {
@@ -390,7 +390,7 @@ func checkFetchError(t *testing.T, fe *akvcreds.FetchError, vault string, sentin
 	if fe.Secret != "" {
 		prefix += fmt.Sprintf(" secret %q", fe.Secret)
 	}
-	prefix += ": " + fe.Kind.String() + ": "
+	prefix += ": " + fe.Kind.Error() + ": "
 	if !strings.HasPrefix(msg, prefix) {
 		t.Errorf("message does not start with %q:\n%s", prefix, msg)
 	}

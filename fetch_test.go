@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,9 @@ import (
 	"github.com/akvcreds/akvcreds/akvcredstest"
 	"github.com/akvcreds/akvcreds/internal/testutil"
 )
+
+// apiOrCert is a name pattern for a Filter of one's own.
+var apiOrCert = regexp.MustCompile(`^(api|cert)-`)
 
 func TestFetchCredentialsClientSecret(t *testing.T) {
 	t.Parallel()
@@ -541,7 +545,7 @@ func TestFiltersInListingMode(t *testing.T) {
 		{"glob", []akvcreds.Filter{akvcreds.NameGlob("*-PROD")}, []string{"api-prod", "cert-prod", "db-prod"}},
 		{"two globs", []akvcreds.Filter{akvcreds.NameGlob("*-DEV", "c?rt-*")}, []string{"cert-prod", "db-dev"}},
 		{"exact names", []akvcreds.Filter{akvcreds.NameGlob("API-PROD", "db-dev", "no-such")}, []string{"api-prod", "db-dev"}},
-		{"regexp", []akvcreds.Filter{akvcreds.NameRegexp(`^(api|cert)-`)}, []string{"api-prod", "cert-prod"}},
+		{"regexp of one's own", []akvcreds.Filter{{Keep: func(s akvcreds.SecretInfo) bool { return apiOrCert.MatchString(s.Secret) }}}, []string{"api-prod", "cert-prod"}},
 		{"tag value", []akvcreds.Filter{akvcreds.Tag("env", "dev")}, []string{"db-dev"}},
 		{"tag values", []akvcreds.Filter{akvcreds.Tag("env", "dev", "test")}, []string{"db-dev"}},
 		{"tag present", []akvcreds.Filter{akvcreds.Tag("owner")}, []string{"db-prod"}},
@@ -550,11 +554,12 @@ func TestFiltersInListingMode(t *testing.T) {
 		{"all must match", []akvcreds.Filter{akvcreds.Tag("env", "prod"), akvcreds.NameGlob("db*", "cert*")}, []string{"cert-prod", "db-prod"}},
 		{"a filter of one's own", []akvcreds.Filter{noOwner}, []string{"api-prod", "cert-prod", "db-dev"}},
 		{"not", []akvcreds.Filter{akvcreds.Not(akvcreds.Tag("env", "prod"))}, []string{"db-dev"}},
-		{"all", []akvcreds.Filter{akvcreds.All(akvcreds.Tag("env", "prod"), akvcreds.NameGlob("*-prod"), noOwner)}, []string{"api-prod", "cert-prod"}},
-		{"all of none keeps every secret", []akvcreds.Filter{akvcreds.All()}, []string{"api-prod", "cert-prod", "db-dev", "db-prod"}},
+		{"all", []akvcreds.Filter{akvcreds.Tag("env", "prod"), akvcreds.NameGlob("*-prod"), noOwner}, []string{"api-prod", "cert-prod"}},
+		{"none keeps every secret", nil, []string{"api-prod", "cert-prod", "db-dev", "db-prod"}},
 		{"any", []akvcreds.Filter{akvcreds.Any(akvcreds.Tag("owner"), akvcreds.ContentTypeIs("application/x-pkcs12"))}, []string{"cert-prod", "db-prod"}},
 		{"any of none keeps no secret", []akvcreds.Filter{akvcreds.Any()}, nil},
-		{"not all", []akvcreds.Filter{akvcreds.Not(akvcreds.All(akvcreds.Tag("env", "prod"), akvcreds.NameGlob("db*")))}, []string{"api-prod", "cert-prod", "db-dev"}},
+		{"not all (De Morgan)", []akvcreds.Filter{akvcreds.Any(akvcreds.Not(akvcreds.Tag("env", "prod")), akvcreds.Not(akvcreds.NameGlob("db*")))}, []string{"api-prod", "cert-prod", "db-dev"}},
+		{"all inside any (De Morgan)", []akvcreds.Filter{akvcreds.Any(akvcreds.Tag("owner"), akvcreds.Not(akvcreds.Any(akvcreds.Not(akvcreds.Tag("env", "prod")), akvcreds.Not(akvcreds.NameGlob("api*")))))}, []string{"api-prod", "db-prod"}},
 		{"not any", []akvcreds.Filter{akvcreds.Not(akvcreds.Any(akvcreds.NameGlob("api*"), akvcreds.Tag("env", "dev")))}, []string{"cert-prod", "db-prod"}},
 	}
 	for _, tt := range tests {
@@ -668,7 +673,6 @@ func TestBadFiltersInNew(t *testing.T) {
 		f    akvcreds.Filter
 		want string
 	}{
-		{akvcreds.NameRegexp("a(b"), "NameRegexp: error parsing regexp"},
 		{akvcreds.NameGlob("[a-"), `NameGlob: pattern "[a-" is malformed`},
 		{akvcreds.NameGlob("ok*", "[a-"), `NameGlob: pattern "[a-" is malformed`},
 		{akvcreds.NameGlob(), "NameGlob: no pattern given"},
@@ -679,9 +683,9 @@ func TestBadFiltersInNew(t *testing.T) {
 		{akvcreds.Filter{}, "a Filter has no Keep function"},
 		{akvcreds.Not(akvcreds.NameGlob("[")), `NameGlob: pattern "["`},
 		{akvcreds.Not(akvcreds.Filter{}), "a Filter has no Keep function"},
-		{akvcreds.All(akvcreds.NameGlob("ok*"), akvcreds.NameRegexp("*")), "NameRegexp: error parsing regexp: missing argument"},
+		{akvcreds.Any(akvcreds.NameGlob("ok*"), akvcreds.NameGlob("[b-")), `NameGlob: pattern "[b-" is malformed`},
 		{akvcreds.Any(akvcreds.Tag("k"), akvcreds.ContentTypeIs()), "ContentTypeIs: no content type given"},
-		{akvcreds.Not(akvcreds.All(akvcreds.Any(akvcreds.Tag("")))), "Tag: the tag key is empty"},
+		{akvcreds.Not(akvcreds.Any(akvcreds.Not(akvcreds.Tag("")))), "Tag: the tag key is empty"},
 	}
 	for _, b := range bad {
 		_, err := akvcreds.New(akvcreds.WithSystemAssignedIdentity(), akvcreds.WithFilters(b.f))
@@ -703,7 +707,7 @@ func TestBadFiltersInNew(t *testing.T) {
 		t.Errorf("%d problems reported, want %d:\n%v", n, len(bad), err)
 	}
 	// Good filters are accepted, combined or not.
-	if _, err := akvcreds.New(akvcreds.WithSystemAssignedIdentity(), akvcreds.WithFilters(akvcreds.Not(akvcreds.Any()), akvcreds.All(),
+	if _, err := akvcreds.New(akvcreds.WithSystemAssignedIdentity(), akvcreds.WithFilters(akvcreds.Not(akvcreds.Any()), akvcreds.Any(akvcreds.Tag("k")),
 		akvcreds.Filter{Keep: func(akvcreds.SecretInfo) bool { return true }}, akvcreds.Tag("k"))); err != nil {
 		t.Errorf("good filters: %v", err)
 	}

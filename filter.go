@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -19,10 +18,11 @@ import (
 //
 //	prod := akvcreds.Filter{Keep: func(s akvcreds.SecretInfo) bool { return s.Tags["env"] == "prod" }}
 //
-// or build one with NameGlob (prefixes too: NameGlob("db-*")), NameRegexp,
-// Tag and ContentTypeIs, and combine them with Not, All and Any. A
-// malformed filter (a bad pattern, a nil Keep) is reported by New as
-// ErrInvalidArgument.
+// or build one with NameGlob (prefixes too: NameGlob("db-*")), Tag and
+// ContentTypeIs, and combine them with Not and Any (WithFilters keeps what
+// all of its filters keep; Not(Any(Not(a), Not(b))) is "a and b" inside
+// another combination). A malformed filter (a bad pattern, a nil Keep) is
+// reported by New as ErrInvalidArgument.
 type Filter struct {
 	// Keep reports whether the secret is kept.
 	Keep func(SecretInfo) bool
@@ -59,16 +59,6 @@ func NameGlob(patterns ...string) Filter {
 		}
 		return false
 	}}
-}
-
-// NameRegexp keeps secrets whose name matches the regular expression (RE2
-// syntax, unanchored: use ^ and $ to anchor; (?i) for case-insensitive).
-func NameRegexp(expr string) Filter {
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return Filter{err: fmt.Errorf("NameRegexp: %w", err), Keep: func(SecretInfo) bool { return false }}
-	}
-	return Filter{Keep: func(s SecretInfo) bool { return re.MatchString(s.Secret) }}
 }
 
 // Tag keeps secrets that have the tag key set to one of values (compared
@@ -111,12 +101,6 @@ func ContentTypeIs(types ...string) Filter {
 // Not keeps the secrets f leaves out.
 func Not(f Filter) Filter {
 	return Filter{err: f.check(), Keep: func(s SecretInfo) bool { return !f.Keep(s) }}
-}
-
-// All keeps the secrets every filter keeps (all of none: every secret).
-// WithFilters already combines its filters this way.
-func All(fs ...Filter) Filter {
-	return Filter{err: checkAll(fs), Keep: func(s SecretInfo) bool { return filters(fs).keep(s) }}
 }
 
 // Any keeps the secrets at least one filter keeps (any of none: no secret).

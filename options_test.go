@@ -154,7 +154,7 @@ func TestNewRejects(t *testing.T) {
 		{"HTTP client nil", with(akvcreds.WithHTTPClient(nil)), "WithHTTPClient", []string{"*http.Client is nil"}},
 		{"logger nil", with(akvcreds.WithLogger(nil)), "WithLogger", []string{"*slog.Logger is nil"}},
 		{"mapper nil", with(akvcreds.WithMapper(nil)), "WithMapper", []string{"mapping function is nil"}},
-		{"filter malformed", with(akvcreds.WithFilters(akvcreds.NameRegexp("("))), "WithFilters", []string{"NameRegexp"}},
+		{"filter malformed", with(akvcreds.WithFilters(akvcreds.NameGlob("["))), "WithFilters", []string{"NameGlob"}},
 		{"unknown cloud", with(akvcreds.WithCloud("mars")), "WithCloud", []string{`unknown cloud "mars"`, "public, china or usgovernment"}},
 		{"nil option", with(nil), "New", []string{"Option is nil"}},
 	}

@@ -39,7 +39,7 @@ func (c *Client) endCall(ctx context.Context, span trace.Span, sum *Batch, usedC
 		CacheMisses: sum.Reads, UsedCache: usedCache,
 	})
 	for _, fe := range errs {
-		c.tel.Failed(ctx, fe.Vault, fe.Kind.String())
+		c.tel.Failed(ctx, fe.Vault, fe.Kind.label())
 	}
 	if span == nil {
 		return
@@ -48,9 +48,9 @@ func (c *Client) endCall(ctx context.Context, span trace.Span, sum *Batch, usedC
 		telemetry.KeyFromCache.Int(sum.FromCache), telemetry.KeyReads.Int(sum.Reads), telemetry.KeyFailures.Int(len(errs)))
 	switch {
 	case len(errs) == 1:
-		telemetry.Fail(span, errs[0].Kind.String(), errs[0].Err.Error())
+		telemetry.Fail(span, errs[0].Kind.label(), errs[0].Err.Error())
 	case len(errs) > 1:
-		telemetry.Fail(span, errs[0].Kind.String(), fmt.Sprintf("%d failures, the first: %s", len(errs), errs[0].Err.Error()))
+		telemetry.Fail(span, errs[0].Kind.label(), fmt.Sprintf("%d failures, the first: %s", len(errs), errs[0].Err.Error()))
 	}
 	span.End()
 }
@@ -93,7 +93,7 @@ func (sc *scan) endVaults() {
 		reads, creds, failed, first := vs.tally()
 		vs.span.SetAttributes(telemetry.KeyReads.Int(reads), telemetry.KeyCredentials.Int(creds), telemetry.KeyFailures.Int(failed))
 		if first != nil {
-			telemetry.Fail(vs.span, first.kind.String(), fmt.Sprintf("%d failures, the first: %s", failed, first.Error()))
+			telemetry.Fail(vs.span, first.kind.label(), fmt.Sprintf("%d failures, the first: %s", failed, first.Error()))
 		}
 		end := vs.lastEnd
 		if end.IsZero() {
@@ -193,7 +193,7 @@ func failSpan(span trace.Span, f *failure) {
 			attrs = append(attrs, telemetry.KeyErrorCode.String(ae.Code))
 		}
 	}
-	telemetry.Fail(span, f.kind.String(), f.Error(), attrs...)
+	telemetry.Fail(span, f.kind.label(), f.Error(), attrs...)
 }
 
 // send runs fn under cctx, a context of ctx, and, with metrics, records
@@ -219,5 +219,5 @@ func requestKind(ctx context.Context, ae *azure.Error) string {
 	if !ok || (k == kindCanceled && ctx.Err() == nil) {
 		k = kindUnavailable // as explain has it
 	}
-	return k.String()
+	return k.label()
 }

@@ -307,7 +307,7 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 	sc.run(ctx)
 	if ctx.Err() != nil {
 		if span != nil {
-			telemetry.Fail(span, kindCanceled.String(), "the cycle ended with its context: "+ctx.Err().Error())
+			telemetry.Fail(span, kindCanceled.label(), "the cycle ended with its context: "+ctx.Err().Error())
 			span.End()
 		}
 		return Batch{}, false
@@ -397,7 +397,7 @@ func (w *watcher) refusedListing(ctx context.Context, b *Batch, wv *watchVault, 
 	wv.refused = true
 	f := vs.listErr
 	err := fail(f.kind, fmt.Sprintf("listing is refused, so every named secret is read each cycle instead of only the changed ones (listed again every %d cycles): %s",
-		relistEvery, strings.TrimPrefix(f.msg, f.kind.String()+": ")), f.remedy, f)
+		relistEvery, strings.TrimPrefix(f.msg, f.kind.label()+": ")), f.remedy, f)
 	w.c.log.LogAttrs(ctx, slog.LevelWarn, "akvcreds: watch: listing refused; reading every named secret each cycle",
 		slog.String("vault", vs.ref.name), slog.String("error", err.Error()))
 	b.Errors = append(b.Errors, w.c.fetchError(ctx, vs.ref.name, "", "", err))

@@ -282,11 +282,11 @@ func (ck *checker) failRow(ctx context.Context, vault, secret, check string, err
 func label(err error) string {
 	var fe *akvcreds.FetchError
 	if errors.As(err, &fe) {
-		return fe.Kind.String()
+		return fe.Kind.Error()
 	}
 	var k akvcreds.Kind
 	if errors.As(err, &k) {
-		return k.String()
+		return k.Error()
 	}
 	return "error"
 }
