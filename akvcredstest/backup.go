@@ -66,6 +66,7 @@ type backupVersion struct {
 	Created     time.Time         `json:"created"`
 	Updated     time.Time         `json:"updated"`
 	Managed     bool              `json:"managed,omitempty"`
+	Previous    string            `json:"previousVersion,omitempty"`
 }
 
 // payloadOf copies sec into a backup payload.
@@ -75,7 +76,7 @@ func payloadOf(sec *secret) backupPayload {
 		p.Versions = append(p.Versions, backupVersion{
 			Version: sv.version, Value: sv.value, ContentType: sv.contentType,
 			Tags: copyTags(sv.tags), Enabled: sv.enabled, Nbf: sv.nbf, Exp: sv.exp,
-			Created: sv.created, Updated: sv.updated, Managed: sv.managed,
+			Created: sv.created, Updated: sv.updated, Managed: sv.managed, Previous: sv.previous,
 		})
 	}
 	return p
@@ -88,7 +89,7 @@ func (p backupPayload) secret() *secret {
 		sec.versions = append(sec.versions, &secretVersion{
 			version: bv.Version, value: bv.Value, contentType: bv.ContentType,
 			tags: copyTags(bv.Tags), enabled: bv.Enabled, nbf: bv.Nbf, exp: bv.Exp,
-			created: bv.Created, updated: bv.Updated, managed: bv.Managed,
+			created: bv.Created, updated: bv.Updated, managed: bv.Managed, previous: bv.Previous,
 		})
 	}
 	return sec

@@ -165,6 +165,7 @@ type secretVersion struct {
 	created     time.Time
 	updated     time.Time
 	managed     bool
+	previous    string // a renewed certificate's previous version
 }
 
 func newID() string {

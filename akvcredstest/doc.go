@@ -41,8 +41,8 @@
 // # Key Vault
 //
 // Supported, the whole secrets API: GET /secrets/{name}[/] (latest), GET
-// /secrets/{name}/{version} (?outContentType= answers Azure's 400: only a
-// certificate's PFX converts to PEM, which the emulator does not do), GET
+// /secrets/{name}/{version} (?outContentType=application/x-pem-file
+// converts a certificate's PFX to PEM; anything else is Azure's 400), GET
 // /secrets (list, WithPageSize items a page, nextLink
 // "https://NAME.vault.azure.net:443/secrets?api-version=...&$skiptoken=..." and
 // "nextLink":null on the last page), GET /secrets/{name}/versions (sorted by
@@ -54,6 +54,25 @@
 // /deletedsecrets/{name}/recover. Any api-version is accepted and query keys
 // may be percent-encoded. Answers, codes and messages follow Azure's
 // recorded responses (testdata/recordings).
+//
+// # Certificates
+//
+// SetCertificate creates a Key Vault certificate, or a new version of it (a
+// renewal), as its CertificateSpec says: an RSA (2048, 3072, 4096) or ECDSA
+// (P-256, P-384, P-521) key, a subject and DNS names, a validity that may
+// lie in the past, self-signed or issued by the server's CA
+// (CertificateCA, the CA of CACertPEM). As in Key Vault, its private key
+// and chain are read through its backing secret, /secrets/{name}, whose
+// version is the certificate's: contentType application/x-pkcs12 (the
+// base64 of a PKCS#12 file without a password) or application/x-pem-file
+// (the PKCS#8 private key, then the certificates, leaf first), "managed":
+// true, "kid": "https://NAME.vault.azure.net/keys/{name}/{version}", nbf
+// and exp the certificate's validity and, on a renewal, "previousVersion".
+// A get with ?outContentType=application/x-pem-file converts a PKCS#12
+// secret to PEM; every other transformation is 400 BadParameter ("The
+// 'PEM' to 'PFX' transformation is not supported. Only PFX to PEM
+// transformation is supported."). The certificates API (/certificates) and
+// the keys API are not emulated.
 //
 // Soft delete is always on, as in every vault today: a delete keeps the
 // secret with all its versions among the vault's deleted secrets until its

@@ -238,12 +238,12 @@ func TestGoldenOutContentType(t *testing.T) {
 	if want := `{"error":{"code":"BadParameter","message":"The 'PEM' to 'PEM' transformation is not supported. Only PFX to PEM transformation is supported."}}`; resp.StatusCode != 400 || string(body) != want {
 		t.Errorf("PEM to PEM: %d %s", resp.StatusCode, body)
 	}
-	// PFX to PEM is Azure's one transformation; the emulator says it does
-	// not do it rather than answer unconverted.
+	// PFX to PEM is Azure's one transformation (TestCertificateOutContentType);
+	// a value that is no PKCS#12 file is refused without being shown.
 	s.SetSecret("golden", "pfx", "MIIK", akvcredstest.ContentType("application/x-pkcs12"), akvcredstest.Managed())
 	resp, body = do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/pfx/?api-version=2025-07-01&outContentType=application%2Fx-pem-file", tok, nil)
-	if resp.StatusCode != http.StatusNotImplemented || strings.Contains(string(body), "MIIK") {
-		t.Errorf("PFX to PEM: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "MIIK") {
+		t.Errorf("PFX to PEM of a damaged PFX: %d %s", resp.StatusCode, body)
 	}
 	// Without outContentType the secret comes back as stored.
 	resp, _ = do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/pfx/?api-version=2025-07-01", tok, nil)

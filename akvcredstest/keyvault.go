@@ -395,6 +395,9 @@ type secretBundle struct {
 	Value string `json:"value"`
 	secretItem
 	Kid string `json:"kid,omitempty"`
+	// PreviousVersion is a renewed certificate's previous version (Azure
+	// sets it on certificates created since June 2025).
+	PreviousVersion string `json:"previousVersion,omitempty"`
 }
 
 // secretItem is a secret's (or secret version's) listed properties.
@@ -464,8 +467,15 @@ func versionItem(v *vault, base string, sec *secret, sv *secretVersion) secretIt
 	return itemOf(v, base+"/secrets/"+sec.name+"/"+sv.version, sv)
 }
 
+// bundleOf returns sv with its value; a certificate's backing secret
+// (managed) names its key, base/keys/NAME/VERSION, in kid, and a renewed
+// one its previous version in previousVersion, as in Azure.
 func bundleOf(v *vault, base string, sec *secret, sv *secretVersion) secretBundle {
-	return secretBundle{Value: sv.value, secretItem: versionItem(v, base, sec, sv)}
+	b := secretBundle{Value: sv.value, secretItem: versionItem(v, base, sec, sv), PreviousVersion: sv.previous}
+	if sv.managed {
+		b.Kid = base + "/keys/" + sec.name + "/" + sv.version
+	}
+	return b
 }
 
 func notFoundMessage(what string) string {

@@ -27,6 +27,7 @@ type Server struct {
 	cfg config
 
 	caCert    *x509.Certificate
+	caKey     *ecdsa.PrivateKey // signs the TLS certificate and CA-issued Key Vault certificates
 	caPEM     []byte
 	signKey   []byte
 	backupKey []byte // A256CBC-HS512 key of backup blobs (backup.go)
@@ -217,7 +218,9 @@ func (s *Server) Client() *http.Client {
 }
 
 // CACertPEM returns the PEM encoding of the server's CA certificate, which
-// signs the certificate the TLS listener presents for every Azure host name.
+// signs the certificate the TLS listener presents for every Azure host name
+// and the Key Vault certificates SetCertificate issues with SignedByCA (see
+// CertificateCA).
 func (s *Server) CACertPEM() []byte {
 	return append([]byte(nil), s.caPEM...)
 }
@@ -294,10 +297,12 @@ func (s *Server) makeCerts() (tls.Certificate, error) {
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
-		SerialNumber:          randSerial(),
-		Subject:               pkix.Name{CommonName: "akvcredstest emulator CA", Organization: []string{"akvcredstest"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: "akvcredstest emulator CA", Organization: []string{"akvcredstest"}},
+		// Valid from 2000 for a century, so that it verifies the
+		// certificates SetCertificate issues at any time of their validity.
+		NotBefore:             time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:              now.AddDate(100, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -311,6 +316,7 @@ func (s *Server) makeCerts() (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
+	s.caKey = caKey
 	s.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -61,12 +61,6 @@ func (req *updateRequest) apply(sv *secretVersion) {
 	req.Attributes.apply(sv)
 }
 
-// Content types of secrets that Key Vault knows (azsecrets ContentType).
-const (
-	contentTypePFX = "application/x-pkcs12"
-	contentTypePEM = "application/x-pem-file"
-)
-
 // formatName is how Key Vault names a content type in its transformation
 // message: "PFX", "PEM", or "Unsupported" for any other.
 func formatName(contentType string) string {
@@ -80,19 +74,27 @@ func formatName(contentType string) string {
 }
 
 // transform answers a get with ?outContentType=. Key Vault converts only a
-// PFX secret (a certificate's) to PEM; anything else is 400 BadParameter,
-// e.g. for a text/plain secret asked as application/x-pem-file (recorded in
+// PFX secret (a certificate's) to PEM: the PKCS#8 key, then the chain, leaf
+// first, as a PEM certificate's secret holds them, with the content type
+// application/x-pem-file. Anything else is 400 BadParameter, e.g. for a
+// text/plain secret asked as application/x-pem-file (recorded in
 // TestGetSecretWithOutContentType, 2025-10): "The 'Unsupported' to 'PEM'
 // transformation is not supported. Only PFX to PEM transformation is
-// supported." The emulator does not convert PFX to PEM (that needs a
-// PKCS#12 decoder); it says so with 501 rather than answer unconverted.
+// supported."; a PEM secret asked as PFX gets "The 'PEM' to 'PFX' ...".
+// A PFX value that does not decode (a PKCS#12 file with a password, or
+// not PKCS#12 at all) is 400 BadParameter too.
 func (k *kvCall) transform(b secretBundle) {
 	from, to := formatName(b.ContentType), formatName(k.query.Get("outContentType"))
-	if from == "PFX" && to == "PEM" {
-		k.fail(http.StatusNotImplemented, "NotImplemented",
-			"akvcredstest: the PFX to PEM transformation (outContentType) is not emulated.", "")
+	if from != "PFX" || to != "PEM" {
+		k.fail(http.StatusBadRequest, "BadParameter", fmt.Sprintf(
+			"The '%s' to '%s' transformation is not supported. Only PFX to PEM transformation is supported.", from, to), "")
 		return
 	}
-	k.fail(http.StatusBadRequest, "BadParameter", fmt.Sprintf(
-		"The '%s' to '%s' transformation is not supported. Only PFX to PEM transformation is supported.", from, to), "")
+	converted, err := pfxToPEM(b.Value)
+	if err != nil {
+		k.fail(http.StatusBadRequest, "BadParameter", "The secret's value is not a PFX without a password and cannot be transformed to PEM.", "")
+		return
+	}
+	b.Value, b.ContentType = converted, contentTypePEM
+	k.reply(b)
 }
