@@ -409,12 +409,14 @@ func faultTokenExpiresMidFetch(t *testing.T) {
 	ctx := context.Background()
 
 	g.Run("the fetch outlives its tokens", func(t *testing.T) {
-		// Each request takes 100 ms and tokens live 2 s (Key Vault counts
-		// whole seconds: 1 to 2 s): 60 secrets two at a time outlast the
+		// Each request takes 100 ms and tokens live 3 s (Key Vault counts
+		// whole seconds: 2 to 3 s): 90 secrets two at a time outlast the
 		// first token. The requests in flight when it expires are rejected
 		// (401 [TokenExpired]); the SDK's challenge handling gets a new
-		// token and repeats them.
-		s, secrets := hardServer(t, "expiring", 60, akvcredstest.WithTokenLifetime(2*time.Second), akvcredstest.WithLatency(100*time.Millisecond, 100*time.Millisecond))
+		// token and repeats them. (With 2 s tokens, a loaded CI machine
+		// sometimes took over a second to repeat a request, and its new
+		// token had expired too.)
+		s, secrets := hardServer(t, "expiring", 90, akvcredstest.WithTokenLifetime(3*time.Second), akvcredstest.WithLatency(100*time.Millisecond, 100*time.Millisecond))
 		c := newClient(t, s, secretAuth(), akvcreds.WithVaults("expiring"), akvcreds.WithSecrets(secrets...), akvcreds.WithConcurrency(2))
 		creds, err := c.FetchCredentials(ctx)
 		hardAccounted(t, creds, err, hardWant([]string{"expiring"}, secrets))
