@@ -112,7 +112,9 @@ type Client struct {
 	mapper  mapper
 	retry   retryPolicy
 	now     func() time.Time
-	tel     *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
+	// certExpiry is the window of WithCertificateExpiry (0: none).
+	certExpiry time.Duration
+	tel        *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name
@@ -150,16 +152,17 @@ func New(opts ...Option) (*Client, error) {
 		return nil, errors.Join(errs...)
 	}
 	c := &Client{
-		cloud:   cc,
-		vaults:  vaults,
-		secrets: dedupSecrets(s.secrets),
-		log:     s.logger,
-		conc:    s.concurrency,
-		sem:     make(chan struct{}, s.concurrency),
-		filters: s.filters,
-		mapper:  s.mapper,
-		now:     s.now,
-		conns:   map[string]*vaultConn{},
+		cloud:      cc,
+		vaults:     vaults,
+		secrets:    dedupSecrets(s.secrets),
+		log:        s.logger,
+		conc:       s.concurrency,
+		sem:        make(chan struct{}, s.concurrency),
+		filters:    s.filters,
+		mapper:     s.mapper,
+		now:        s.now,
+		certExpiry: s.certExpiry,
+		conns:      map[string]*vaultConn{},
 		retry: retryPolicy{
 			maxRetries:     s.maxRetries,
 			delay:          400 * time.Millisecond,

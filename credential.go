@@ -88,6 +88,10 @@ type Credential struct {
 	// Stale reports a value served from the cache after its time to live
 	// because Key Vault could not be reached (see WithCache).
 	Stale bool `json:"stale,omitempty"`
+
+	// cert is the parsed certificate of a value whose content type is a
+	// certificate's (nil otherwise), shared by copies (see Certificate).
+	cert *parsedCert
 }
 
 // info returns the credential's metadata.
@@ -102,7 +106,7 @@ func newCredential(info SecretInfo, id, value string) Credential {
 		Name: info.Vault + "/" + info.Secret, Vault: info.Vault, Secret: info.Secret, Username: info.Secret,
 		Password: newPassword(value), Version: info.Version, ID: id, ContentType: info.ContentType, Tags: info.Tags,
 		Enabled: info.Enabled, NotBefore: info.NotBefore, Expires: info.Expires, Created: info.Created, Updated: info.Updated,
-		Managed: info.Managed,
+		Managed: info.Managed, cert: newParsedCert(info.ContentType),
 	}
 }
 
@@ -139,7 +143,10 @@ func mapCredential(m mapper, cred *Credential) *failure {
 	}
 	u, p, err := m(cred.info(), cred.Password)
 	if err == nil {
-		cred.Username, cred.Password = u, newPassword(p)
+		if p != cred.Password.Reveal() {
+			cred.Password, cred.cert = newPassword(p), newParsedCert(cred.ContentType)
+		}
+		cred.Username = u
 		return nil
 	}
 	var k Kind
@@ -187,7 +194,7 @@ func mapJSON(cred *Credential) *failure {
 	case err != nil || cj.Password == nil:
 		return nil // JSON, but not a credential: the value stays whole
 	}
-	cred.Password = newPassword(*cj.Password)
+	cred.Password, cred.cert = newPassword(*cj.Password), nil
 	if cj.Username != nil && *cj.Username != "" {
 		cred.Username = *cj.Username
 	}

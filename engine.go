@@ -399,6 +399,10 @@ func (sc *scan) finish(ctx context.Context, r *read, raw Credential, filter bool
 		r.filtered = true
 		return
 	}
+	if f := sc.c.checkCertificate(ctx, &raw, sc.start); f != nil {
+		r.err = f
+		return
+	}
 	cred := raw
 	if cred.Secret != r.secret { // named with the spelling asked for
 		cred.Secret = r.secret

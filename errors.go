@@ -82,11 +82,13 @@ var (
 	ErrUnavailable error = kindUnavailable
 	// ErrMalformed: Azure's answer could not be understood (not Key Vault's
 	// shape, too large, naming another secret), or a secret's value is not
-	// the JSON credential its content type announces, or the mapping
-	// function (WithMapper) rejected it.
+	// the JSON credential its content type announces, or a certificate
+	// credential cannot be used as one (see Credential.Certificate), or the
+	// mapping function (WithMapper) rejected it.
 	ErrMalformed error = kindMalformed
 	// ErrExpired: the secret is expired or not yet valid and the caller
-	// refused it (a mapping function returned ErrExpired).
+	// refused it (a mapping function returned ErrExpired), or a
+	// certificate credential's leaf is expired or not yet valid.
 	ErrExpired error = kindExpired
 )
 

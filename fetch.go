@@ -260,7 +260,7 @@ func (sc *scan) results(ctx context.Context) ([]Credential, []error, Batch) {
 			}
 		}
 	}
-	sum := Batch{Time: sc.start.Round(0)}
+	sum := Batch{Time: sc.start.Round(0), CertificatesExpiring: sc.c.countExpiring(creds, sc.start)}
 	sc.count(&sum)
 	sum.Failed = len(errs)
 	return creds, errs, sum
@@ -304,7 +304,7 @@ func (b *Batch) countsAttr() slog.Attr {
 		slog.Int("vaults", b.Vaults), slog.Int("listed", b.Listed), slog.Int("fetched", b.Fetched),
 		slog.Int("fromCache", b.FromCache), slog.Int("stale", b.Stale), slog.Int("filteredOut", b.FilteredOut),
 		slog.Int("skippedDisabled", b.SkippedDisabled), slog.Int("skippedExpired", b.SkippedExpired),
-		slog.Int("skippedNotYetValid", b.SkippedNotYetValid), slog.Int("failed", b.Failed),
+		slog.Int("skippedNotYetValid", b.SkippedNotYetValid), slog.Int("certificatesExpiring", b.CertificatesExpiring), slog.Int("failed", b.Failed),
 		slog.Int("listPages", b.ListPages), slog.Int("reads", b.Reads), slog.Duration("duration", b.Duration))}
 }
 

@@ -527,7 +527,7 @@ func seedFilterVault(s *akvcredstest.Server) {
 	s.SetSecret("filters", "db-prod", "1", akvcredstest.Tags(map[string]string{"env": "prod", "owner": "data"}), akvcredstest.ContentType("text/plain"))
 	s.SetSecret("filters", "db-dev", "2", akvcredstest.Tags(map[string]string{"env": "dev"}))
 	s.SetSecret("filters", "api-prod", "3", akvcredstest.Tags(map[string]string{"env": "prod"}), akvcredstest.ContentType("application/json; charset=utf-8"))
-	s.SetSecret("filters", "cert-prod", "4", akvcredstest.Tags(map[string]string{"env": "prod"}), akvcredstest.ContentType("application/x-pkcs12"))
+	s.SetSecret("filters", "cert-prod", pfxValue(testutil.NewCert(testutil.CertSpec{Key: testutil.ECDSAKey(0), NotAfter: time.Now().Add(365 * 24 * time.Hour)})), akvcredstest.Tags(map[string]string{"env": "prod"}), akvcredstest.ContentType("application/x-pkcs12"))
 }
 
 // Filters run on the listing's metadata: a filtered-out secret is never

@@ -35,7 +35,7 @@ func newClient(t testing.TB, s *akvcredstest.Server, opts ...akvcreds.Option) *a
 type counts struct {
 	Vaults, Listed, Fetched, FromCache, Stale, FilteredOut      int
 	SkippedDisabled, SkippedExpired, SkippedNotYetValid, Failed int
-	ListPages, Reads                                            int
+	ListPages, Reads, CertificatesExpiring                      int
 }
 
 // countsOf returns the counts of b.
@@ -44,6 +44,7 @@ func countsOf(b akvcreds.Batch) counts {
 		Vaults: b.Vaults, Listed: b.Listed, Fetched: b.Fetched, FromCache: b.FromCache, Stale: b.Stale,
 		FilteredOut: b.FilteredOut, SkippedDisabled: b.SkippedDisabled, SkippedExpired: b.SkippedExpired,
 		SkippedNotYetValid: b.SkippedNotYetValid, Failed: b.Failed, ListPages: b.ListPages, Reads: b.Reads,
+		CertificatesExpiring: b.CertificatesExpiring,
 	}
 }
 

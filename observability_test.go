@@ -201,9 +201,10 @@ func obsSummary(t *testing.T, recs []obsRecord) counts {
 	}
 	sum := counts{Vaults: n["vaults"], Listed: n["listed"], Fetched: n["fetched"], FromCache: n["fromCache"], Stale: n["stale"],
 		FilteredOut: n["filteredOut"], SkippedDisabled: n["skippedDisabled"], SkippedExpired: n["skippedExpired"],
-		SkippedNotYetValid: n["skippedNotYetValid"], Failed: n["failed"], ListPages: n["listPages"], Reads: n["reads"]}
-	if len(n) != 12 {
-		t.Errorf("summary has %d counts, want 12: %v", len(n), n)
+		SkippedNotYetValid: n["skippedNotYetValid"], Failed: n["failed"], ListPages: n["listPages"], Reads: n["reads"],
+		CertificatesExpiring: n["certificatesExpiring"]}
+	if len(n) != 13 {
+		t.Errorf("summary has %d counts, want 13: %v", len(n), n)
 	}
 	return sum
 }

@@ -64,6 +64,7 @@ type settings struct {
 	mapper      mapper
 	tracers     trace.TracerProvider // nil: no spans
 	meters      metric.MeterProvider // nil: no metrics
+	certExpiry  time.Duration        // 0: no near-expiry warning
 	// Not options: set by the package's tests.
 	maxRetries     int
 	throttleBudget time.Duration
@@ -72,7 +73,7 @@ type settings struct {
 }
 
 func defaultSettings() settings {
-	return settings{concurrency: 32, maxRetries: 3, now: time.Now}
+	return settings{concurrency: 32, maxRetries: 3, now: time.Now, certExpiry: defaultCertificateExpiry}
 }
 
 // vaultInput is a vault as given: its name, and the cloud of its URL (nil
@@ -301,6 +302,29 @@ func WithMapper(m func(info SecretInfo, value Password) (username, password stri
 func WithOpenTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) Option {
 	return newOption("WithOpenTelemetry", func(s *settings) error {
 		s.tracers, s.meters = tp, mp
+		return nil
+	})
+}
+
+// WithCertificateExpiry sets the window within which a certificate
+// credential's leaf counts as expiring soon. Every credential whose content
+// type is a Key Vault certificate's (application/x-pkcs12,
+// application/x-pem-file) is parsed as it is read: one that cannot be used
+// fails with ErrMalformed (see Credential.Certificate), and one whose leaf
+// has expired or is not valid yet fails with ErrExpired (a Watch removes
+// it, as it does an expired secret). One whose leaf expires within window
+// is returned, logged as a warning ("certificate expires soon", with its
+// expiry and thumbprint), recorded as the span event
+// "akvcreds.certificate.expiring" (WithOpenTelemetry) and counted in
+// Batch.CertificatesExpiring. 0 turns the warning off; a negative window
+// is an error. Default: 30 days, when Key Vault's own SecretNearExpiry
+// event fires.
+func WithCertificateExpiry(window time.Duration) Option {
+	return newOption("WithCertificateExpiry", func(s *settings) error {
+		if window < 0 {
+			return fmt.Errorf("window %v must not be negative (0 turns the warning off)", window)
+		}
+		s.certExpiry = window
 		return nil
 	})
 }

@@ -67,8 +67,9 @@ type Batch struct {
 	// Errors are the cycle's failures, one *FetchError per failed secret or
 	// failed vault listing (Secret ""). A failure never removes a
 	// credential: the last good value stays in Current. After cycle 0, Key
-	// Vault answering that a secret is gone (404, disabled, or a mapping
-	// function's ErrExpired) is a removal, not an error.
+	// Vault answering that a secret is gone (404, disabled, a mapping
+	// function's ErrExpired, or a certificate whose leaf expired) is a
+	// removal, not an error.
 	Errors []*FetchError
 
 	// Current is every credential held after the cycle: what
@@ -79,19 +80,23 @@ type Batch struct {
 	// The counts of the cycle's work (or, with FetchSummary, of a fetch's):
 	// a Watch cycle without changes costs one list request per 25 secrets
 	// of each listed vault and no reads.
-	Vaults             int           // vaults read
-	Listed             int           // secrets seen in listings
-	Fetched            int           // credentials read, from Key Vault or the cache
-	FromCache          int           // of Fetched, served by WithCache
-	Stale              int           // of Fetched, served stale (WithCache, Key Vault unreachable)
-	FilteredOut        int           // left out by filters
-	SkippedDisabled    int           // listed but disabled
-	SkippedExpired     int           // listed but expired
-	SkippedNotYetValid int           // listed but not valid yet (not-before in the future)
-	Failed             int           // *FetchError values: len(Errors)
-	ListPages          int           // list requests (pages)
-	Reads              int           // secret reads sent to Key Vault (retries not counted)
-	Duration           time.Duration // wall time
+	Vaults             int // vaults read
+	Listed             int // secrets seen in listings
+	Fetched            int // credentials read, from Key Vault or the cache
+	FromCache          int // of Fetched, served by WithCache
+	Stale              int // of Fetched, served stale (WithCache, Key Vault unreachable)
+	FilteredOut        int // left out by filters
+	SkippedDisabled    int // listed but disabled
+	SkippedExpired     int // listed but expired
+	SkippedNotYetValid int // listed but not valid yet (not-before in the future)
+	Failed             int // *FetchError values: len(Errors)
+	// CertificatesExpiring counts the certificate credentials returned
+	// (a fetch) or held (Watch: Current) whose leaf expires within the
+	// window of WithCertificateExpiry.
+	CertificatesExpiring int
+	ListPages            int           // list requests (pages)
+	Reads                int           // secret reads sent to Key Vault (retries not counted)
+	Duration             time.Duration // wall time
 
 	// Next is how long Watch waits before the next cycle if the handler
 	// accepts the batch: the interval, doubled per consecutive failing
@@ -194,6 +199,9 @@ type watchEntry struct {
 	settled bool
 	// validity is outsideValidity at the read: a change means a re-read.
 	validity string
+	// cert is the certificate's state at the read (certNone for other
+	// secrets): a change (expiring, expired) means a re-read too.
+	cert certState
 }
 
 func watchKey(secret, version string) string {
@@ -302,7 +310,8 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 		vs.list = !direct[i]
 	}
 	sc.need = func(vs *vaultScan, info SecretInfo) bool {
-		return needRead(w.vaults[vs.idx].known[watchKey(info.Secret, info.Version)], info, w.c.now())
+		e := w.vaults[vs.idx].known[watchKey(info.Secret, info.Version)]
+		return needRead(e, info, w.c.now()) || (e != nil && e.cert != w.c.certStateOf(&e.cred, sc.start))
 	}
 	sc.run(ctx)
 	if ctx.Err() != nil {
@@ -322,6 +331,7 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 	sc.count(&b)
 	b.Failed = len(b.Errors)
 	w.diff(&b)
+	b.CertificatesExpiring = w.c.countExpiring(b.Current, sc.start)
 	if w.c.tel != nil {
 		w.endCycle(ctx, span, &b)
 	}
@@ -436,7 +446,7 @@ func (w *watcher) applyRead(ctx context.Context, b *Batch, wv *watchVault, r *re
 	}
 	prev := wv.known[key]
 	e := &watchEntry{cred: r.cred, order: r.order, firstSeen: r.done,
-		validity: outsideValidity(r.cred.NotBefore, r.cred.Expires, w.c.now())}
+		validity: outsideValidity(r.cred.NotBefore, r.cred.Expires, w.c.now()), cert: w.c.certStateOf(&r.cred, b.Time)}
 	if prev != nil && prev.cred.Updated.Equal(r.cred.Updated) {
 		e.firstSeen = prev.firstSeen
 	}

@@ -43,6 +43,9 @@ const (
 	// EventRetry: a request is sent again (after a transient failure or a
 	// throttling pause).
 	EventRetry = "akvcreds.retry"
+	// EventCertificateExpiring: a certificate credential's leaf expires
+	// within the window of WithCertificateExpiry.
+	EventCertificateExpiring = "akvcreds.certificate.expiring"
 )
 
 // Attribute keys.
@@ -76,6 +79,9 @@ const (
 	KeySource        = attribute.Key("akvcreds.source")    // metric: keyvault, cache, stale
 	KeyOperation     = attribute.Key("akvcreds.operation") // metric: get, list
 	KeyChange        = attribute.Key("akvcreds.change")    // metric: added, changed, removed
+
+	KeyCertNotAfter   = attribute.Key("akvcreds.certificate.not_after")  // a leaf's expiry, RFC 3339
+	KeyCertThumbprint = attribute.Key("akvcreds.certificate.thumbprint") // a leaf's SHA-1 thumbprint
 )
 
 // Metric names.
