@@ -107,12 +107,21 @@ func (s *Server) CertificateCA() *x509.Certificate { return s.caCert }
 // secret of that name is purged first, as with SetSecret. It returns the
 // new version, or an error if spec is invalid.
 func (s *Server) SetCertificate(vaultName, name string, spec CertificateSpec) (*Certificate, error) {
+	cert, err := s.setCertificate(vaultName, name, spec)
+	if err != nil {
+		return nil, fmt.Errorf("akvcredstest: %w", err)
+	}
+	return cert, nil
+}
+
+// setCertificate is SetCertificate without the package's prefix on errors.
+func (s *Server) setCertificate(vaultName, name string, spec CertificateSpec) (*Certificate, error) {
 	if !secretNameRE.MatchString(name) {
-		return nil, fmt.Errorf("akvcredstest: invalid certificate name %q", name)
+		return nil, fmt.Errorf("invalid certificate name %q", name)
 	}
 	cert, value, err := s.issue(name, spec)
 	if err != nil {
-		return nil, fmt.Errorf("akvcredstest: certificate %s: %w", name, err)
+		return nil, fmt.Errorf("certificate %s: %w", name, err)
 	}
 	now := s.now()
 	nbf, exp := cert.Leaf.NotBefore, cert.Leaf.NotAfter

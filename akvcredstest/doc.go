@@ -158,7 +158,13 @@
 // RFC 3339. accessModel is "rbac" (default) or "accessPolicy"; a principal is
 // a client ID or "system-assigned". A vault's softDeleteRetentionInDays (7
 // to 90, default 90) and enablePurgeProtection (default false) are Azure's
-// vault properties of those names. Example (also in testdata/seed.json):
+// vault properties of those names. A vault's certificates are generated at
+// load time, in order (a repeated name renews), as SetCertificate makes
+// them: "key", "contentType", "subject" and "dnsNames" as in
+// CertificateSpec, "issuer" "self" (default) or "ca" (CertificateCA, the
+// standalone emulator's --ca-out file), "nbf" (default: the load time) and
+// "exp" or "validDays" (default: 12 months). Example (also in
+// testdata/seed.json):
 //
 //	{
 //	  "tenants": ["72f988bf-86f1-41af-91ab-2d7cd011db47"],
@@ -181,6 +187,12 @@
 //	        {"name": "db-password", "value": "s3cr3t", "contentType": "text/plain",
 //	         "tags": {"owner": "data-team"}, "enabled": true,
 //	         "nbf": "2020-01-01T00:00:00Z", "exp": "2031-01-01T00:00:00Z"}
+//	      ],
+//	      "certificates": [
+//	        {"name": "client-tls", "key": "ec-p256", "contentType": "application/x-pem-file",
+//	         "issuer": "ca", "subject": "CN=connector, O=Contoso",
+//	         "dnsNames": ["connector.contoso.com"], "validDays": 90},
+//	        {"name": "old-tls", "key": "rsa-2048", "nbf": "2020-01-01T00:00:00Z", "exp": "2021-01-01T00:00:00Z"}
 //	      ],
 //	      "permissions": [{"principal": "system-assigned", "get": true, "list": false}]
 //	    }

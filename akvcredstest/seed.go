@@ -52,6 +52,50 @@ type seedVault struct {
 	Secrets []seedSecret `json:"secrets"`
 	// Permissions restrict principals (see Server.SetPermissions).
 	Permissions []seedPermission `json:"permissions"`
+	// Certificates are generated in order; a repeated name renews (a new
+	// version), as with Server.SetCertificate.
+	Certificates []seedCertificate `json:"certificates"`
+}
+
+// seedCertificate is a certificate generated at load time: the
+// CertificateSpec fields key, contentType, subject and dnsNames, with the
+// issuer and the validity in the seed's terms.
+type seedCertificate struct {
+	Name string `json:"name"`
+	CertificateSpec
+	// Issuer is "self" (default) or "ca" (the server's CA).
+	Issuer string `json:"issuer"`
+	// NotBefore defaults to the load time; Expires, or else ValidDays
+	// after NotBefore, ends the validity (default 12 months).
+	NotBefore *time.Time `json:"nbf"`
+	Expires   *time.Time `json:"exp"`
+	ValidDays int        `json:"validDays"`
+}
+
+// spec returns the CertificateSpec the entry describes.
+func (c seedCertificate) spec(now time.Time) (CertificateSpec, error) {
+	spec := c.CertificateSpec
+	switch strings.ToLower(c.Issuer) {
+	case "", "self":
+	case "ca":
+		spec.SignedByCA = true
+	default:
+		return spec, fmt.Errorf("issuer %q is not \"self\" or \"ca\"", c.Issuer)
+	}
+	if c.ValidDays < 0 || (c.ValidDays > 0 && c.Expires != nil) {
+		return spec, errors.New("validDays must be positive and not given with exp")
+	}
+	spec.NotBefore = now
+	if c.NotBefore != nil {
+		spec.NotBefore = *c.NotBefore
+	}
+	if c.Expires != nil {
+		spec.NotAfter = *c.Expires
+	}
+	if c.ValidDays > 0 {
+		spec.NotAfter = spec.NotBefore.AddDate(0, 0, c.ValidDays)
+	}
+	return spec, nil
 }
 
 type seedSecret struct {
@@ -82,7 +126,7 @@ type seedRateLimit struct {
 
 // LoadSeed reads a JSON seed (format in the package documentation) and
 // registers its tenants, apps, managed identities, vaults, secrets,
-// permissions and rate limits on s. Unknown fields are errors. Entries are
+// certificates (generated now), permissions and rate limits on s. Unknown fields are errors. Entries are
 // added to what s already holds (the defaults stay registered). On an error
 // the entries before the faulty one stay registered.
 func (s *Server) LoadSeed(r io.Reader) error {
@@ -163,6 +207,15 @@ func (s *Server) seedVault(i int, v seedVault) error {
 			return fmt.Errorf("vaults[%d].secrets[%d]: invalid secret name %q", i, j, sec.Name)
 		}
 		s.SetSecret(v.Name, sec.Name, sec.Value, secretOptions(sec)...)
+	}
+	for j, c := range v.Certificates {
+		spec, err := c.spec(s.now())
+		if err == nil {
+			_, err = s.setCertificate(v.Name, c.Name, spec)
+		}
+		if err != nil {
+			return fmt.Errorf("vaults[%d].certificates[%d]: %w", i, j, err)
+		}
 	}
 	for j, p := range v.Permissions {
 		if p.Principal == "" {

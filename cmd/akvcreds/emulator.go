@@ -31,8 +31,9 @@ It knows the tenant ` + akvcredstest.DefaultTenantID + `, the app
 ` + akvcredstest.DefaultUserAssignedClientID + ` and a system-assigned identity.
 Without --seed it holds the demo's vaults (see "akvcreds demo"); --seed reads
 a JSON seed in akvcredstest's format (Server.LoadSeed: tenants, apps,
-managedIdentities, vaults with secrets, permissions, softDeleteRetentionInDays
-and enablePurgeProtection, rateLimits) instead.
+managedIdentities, vaults with secrets, certificates (generated at start),
+permissions, softDeleteRetentionInDays and enablePurgeProtection, rateLimits)
+instead.
 
 It keeps a log of the requests it answers, so that tests in any language can
 check what a client sent (say, exactly one token request): --log writes one
@@ -44,8 +45,10 @@ Authorization header was sent, and the vault and secret names; never a
 query, header, body, token or secret value.
 
 The TLS certificate is signed by a CA created at start, written to --ca-out
-(default: akvcreds-emulator-ca.pem in the temporary directory). Usage
-instructions are printed to standard error on start.
+(default: akvcreds-emulator-ca.pem in the temporary directory); the same CA
+issues the seed's certificates with "issuer": "ca", so a test's TLS server
+can verify them against that file. Usage instructions are printed to
+standard error on start.
 
 Azure SDKs connect to port 443 and 169.254.169.254:80. To use the emulator
 from akvcreds fetch/check, set AKVCREDS_EMULATOR_CA, AKVCREDS_EMULATOR_ADDR and

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/url"
@@ -203,5 +204,64 @@ func TestEmulatorRequestLogBadFlags(t *testing.T) {
 	wantCode(t, r, exitFailure)
 	if !strings.Contains(r.stderr, "--admin-addr") {
 		t.Errorf("stderr: %s", r.stderr)
+	}
+}
+
+// TestEmulatorSeedCertificate: a seed's certificate is generated at start,
+// fetched as its backing secret (PEM: key, then leaf and CA), and the
+// --ca-out file verifies its leaf, as a test in another language would.
+func TestEmulatorSeedCertificate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	seed := filepath.Join(dir, "seed.json")
+	if err := os.WriteFile(seed, []byte(`{"vaults":[{"name":"cert-vault","certificates":[
+		{"name":"client-tls","key":"ec-p256","contentType":"application/x-pem-file","issuer":"ca","validDays":30}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr, stop := startEmulator(t, "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--seed", seed, "--ca-out", ca)
+	defer stop()
+	m := regexp.MustCompile(`on https://(127\.0\.0\.1:\d+), managed identity \(IMDS\) on http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no addresses in:\n%s", stderr.String())
+	}
+	env := map[string]string{
+		envEmulatorCA: ca, envEmulatorAddr: m[1], envEmulatorIMDS: m[2],
+		envTenantID: akvcredstest.DefaultTenantID, envClientID: akvcredstest.DefaultClientID,
+		envClientSecret: akvcredstest.DefaultClientSecret,
+	}
+	r := runCmd(t, env, "", "fetch", "--vault", "cert-vault", "--secret", "client-tls", "--output", "json", "--reveal")
+	wantCode(t, r, exitOK)
+	var creds []struct {
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &creds); err != nil || len(creds) != 1 {
+		t.Fatalf("fetch output %v: %s", err, r.stdout)
+	}
+	var blocks []*pem.Block
+	for rest := []byte(creds[0].Password); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		blocks = append(blocks, b)
+	}
+	if len(blocks) != 3 || blocks[0].Type != "PRIVATE KEY" || blocks[1].Type != "CERTIFICATE" || blocks[2].Type != "CERTIFICATE" {
+		t.Fatalf("%d PEM blocks, want the key, the leaf and the CA", len(blocks))
+	}
+	leaf, err := x509.ParseCertificate(blocks[1].Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the --ca-out file holds no certificate")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the --ca-out CA does not verify the seeded certificate: %v", err)
 	}
 }
