@@ -3,7 +3,6 @@ package akvcreds_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -42,29 +41,23 @@ func setCertificate(s *akvcredstest.Server, vault, name, contentType, value stri
 		akvcredstest.NotBefore(c.X509.NotBefore), akvcredstest.Expires(c.X509.NotAfter))
 }
 
-// certPKI is a CA, an intermediate it signed, and the server certificate
-// of the loopback TLS server.
-type certPKI struct {
-	ca, mid, server *testutil.Cert
+// tlsServer is a loopback TLS server that requires a client certificate
+// chaining to its CAs, and reports the common name of each client's leaf.
+type tlsServer struct {
+	addr    string
+	clients chan string
+	cert    *testutil.Cert // the server's own, self-signed
 }
 
-func newPKI() certPKI {
-	ca := testutil.NewCert(testutil.CertSpec{CommonName: "test-ca", Key: testutil.ECDSAKey(10), CA: true})
-	return certPKI{
-		ca:     ca,
-		mid:    testutil.NewCert(testutil.CertSpec{CommonName: "test-mid", Key: testutil.ECDSAKey(11), CA: true, Issuer: ca}),
-		server: testutil.NewCert(testutil.CertSpec{CommonName: "server", Key: testutil.ECDSAKey(12)}),
-	}
-}
-
-// mtlsServer is a loopback TLS server that requires a client certificate
-// chaining to pki's CA, and reports the common name of each client's leaf.
-func mtlsServer(t *testing.T, pki certPKI) (addr string, clients <-chan string) {
+func mtlsServer(t *testing.T, cas ...*x509.Certificate) *tlsServer {
 	t.Helper()
 	roots := x509.NewCertPool()
-	roots.AddCert(pki.ca.X509)
+	for _, ca := range cas {
+		roots.AddCert(ca)
+	}
+	srv := &tlsServer{clients: make(chan string, 8), cert: testutil.NewCert(testutil.CertSpec{CommonName: "server", Key: testutil.ECDSAKey(12)})}
 	cfg := &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{pki.server.X509.Raw}, PrivateKey: pki.server.Key, Leaf: pki.server.X509}},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{srv.cert.X509.Raw}, PrivateKey: srv.cert.Key, Leaf: srv.cert.X509}},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    roots,
 		MinVersion:   tls.VersionTLS12,
@@ -74,7 +67,7 @@ func mtlsServer(t *testing.T, pki certPKI) (addr string, clients <-chan string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	out := make(chan string, 8)
+	srv.addr = ln.Addr().String()
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -83,37 +76,37 @@ func mtlsServer(t *testing.T, pki certPKI) (addr string, clients <-chan string) 
 			}
 			tc := tls.Server(conn, cfg)
 			if err := tc.Handshake(); err != nil {
-				out <- "handshake failed: " + err.Error()
+				srv.clients <- "handshake failed: " + err.Error()
 			} else {
-				out <- tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+				srv.clients <- tc.ConnectionState().PeerCertificates[0].Subject.CommonName
 			}
 			tc.Close()
 		}
 	}()
-	return ln.Addr().String(), out
+	return srv
 }
 
-// handshake connects to addr with cfg (which trusts exactly pki's server
+// handshake connects with cfg (which then trusts exactly the server's
 // certificate) and returns the client common name the server saw.
-func handshake(t *testing.T, addr string, clients <-chan string, pki certPKI, cfg *tls.Config) string {
+func (srv *tlsServer) handshake(t *testing.T, cfg *tls.Config) string {
 	t.Helper()
 	cfg.InsecureSkipVerify = true // the server certificate has no SAN: checked below instead
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if !cs.PeerCertificates[0].Equal(pki.server.X509) {
+		if !cs.PeerCertificates[0].Equal(srv.cert.X509) {
 			return errors.New("not the test server")
 		}
 		return nil
 	}
-	conn, err := tls.Dial("tcp", addr, cfg)
+	conn, err := tls.Dial("tcp", srv.addr, cfg)
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	// TLS 1.3: the client's certificate is checked after the client's
-	// handshake ends; reading waits for the server's verdict.
+	// TLS 1.3: the server checks the client's certificate after the
+	// client's side of the handshake ends; reading waits for its verdict.
 	_, _ = conn.Read(make([]byte, 1))
 	conn.Close()
 	select {
-	case cn := <-clients:
+	case cn := <-srv.clients:
 		return cn
 	case <-time.After(time.Minute):
 		t.Fatal("the server saw no handshake within a minute")
@@ -121,39 +114,42 @@ func handshake(t *testing.T, addr string, clients <-chan string, pki certPKI, cf
 	return ""
 }
 
-// A certificate fetched from the emulator, as PKCS#12 and as PEM, with an
-// RSA and an ECDSA key, completes a mutual-TLS handshake with its chain
-// (leaf, intermediate) and is usable as is.
+// Certificates made by the emulator as Key Vault makes them (PKCS#12 and
+// PEM, RSA and ECDSA, signed by its CA), and one imported with an
+// intermediate stored before the root, complete a mutual-TLS handshake
+// with their chain, leaf first in issuer order.
 func TestCertificateMutualTLS(t *testing.T) {
 	t.Parallel()
-	pki := newPKI()
-	addr, clients := mtlsServer(t, pki)
 	s := newServer(t)
-	year := time.Now().Add(365 * 24 * time.Hour)
-	tests := []struct {
-		name, contentType string
-		key               crypto.Signer
-	}{
-		{"pkcs12-rsa", "application/x-pkcs12", testutil.RSAKey(0)},
-		{"pkcs12-ecdsa", "application/x-pkcs12", testutil.ECDSAKey(20)},
-		{"pem-rsa", "application/x-pem-file", testutil.RSAKey(0)},
-		{"pem-ecdsa", "application/x-pem-file", testutil.ECDSAKey(21)},
+	root := testutil.NewCert(testutil.CertSpec{CommonName: "root", Key: testutil.ECDSAKey(10), CA: true})
+	mid := testutil.NewCert(testutil.CertSpec{CommonName: "mid", Key: testutil.ECDSAKey(11), CA: true, Issuer: root})
+	srv := mtlsServer(t, s.CertificateCA(), root.X509)
+	tests := []struct{ name, key, contentType string }{
+		{"pkcs12-rsa", "rsa-2048", "application/x-pkcs12"},
+		{"pkcs12-ecdsa", "ec-p256", "application/x-pkcs12"},
+		{"pem-rsa", "rsa-2048", "application/x-pem-file"},
+		{"pem-ecdsa", "ec-p384", "application/x-pem-file"},
 	}
+	want := map[string][]*x509.Certificate{}
 	for _, tt := range tests {
-		leaf := testutil.NewCert(testutil.CertSpec{CommonName: tt.name, Key: tt.key, Issuer: pki.mid, NotAfter: year})
-		value := pemValue(leaf, pki.mid.X509)
-		if tt.contentType == "application/x-pkcs12" {
-			value = pfxValue(leaf, pki.mid.X509)
+		kc, err := s.SetCertificate("certs", tt.name, akvcredstest.CertificateSpec{Key: tt.key, ContentType: tt.contentType,
+			Subject: "CN=" + tt.name, SignedByCA: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		setCertificate(s, "certs", tt.name, tt.contentType, value, leaf)
+		want[tt.name] = kc.Chain
 	}
+	imported := testutil.NewCert(testutil.CertSpec{CommonName: "imported", Key: testutil.ECDSAKey(13), Issuer: mid, NotAfter: time.Now().Add(365 * 24 * time.Hour)})
+	setCertificate(s, "certs", "imported", "application/x-pem-file", pemValue(imported, root.X509, mid.X509), imported)
+	want["imported"] = []*x509.Certificate{imported.X509, mid.X509, root.X509}
+
 	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("certs"))
 	creds, err := c.FetchCredentials(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(creds) != len(tests) {
-		t.Fatalf("%d credentials, want %d", len(creds), len(tests))
+	if len(creds) != len(want) {
+		t.Fatalf("%d credentials, want %d", len(creds), len(want))
 	}
 	for _, cred := range creds {
 		t.Run(cred.Secret, func(t *testing.T) {
@@ -161,13 +157,16 @@ func TestCertificateMutualTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(tc.Certificate) != 2 || !tc.Leaf.Equal(mustParse(t, tc.Certificate[0])) || tc.Leaf.Subject.CommonName != cred.Secret {
-				t.Fatalf("chain of %d, leaf %q: want the leaf %q, then the intermediate", len(tc.Certificate), tc.Leaf.Subject.CommonName, cred.Secret)
+			chain := want[cred.Secret]
+			if len(tc.Certificate) != len(chain) || !tc.Leaf.Equal(chain[0]) {
+				t.Fatalf("chain of %d, leaf %q: want %d, leaf %q", len(tc.Certificate), tc.Leaf.Subject.CommonName, len(chain), chain[0].Subject.CommonName)
 			}
-			if !bytes.Equal(tc.Certificate[1], pki.mid.X509.Raw) {
-				t.Error("the second certificate is not the intermediate")
+			for i, c := range chain {
+				if !bytes.Equal(tc.Certificate[i], c.Raw) {
+					t.Errorf("certificate %d is not %q", i, c.Subject.CommonName)
+				}
 			}
-			if cn := handshake(t, addr, clients, pki, &tls.Config{Certificates: []tls.Certificate{*tc}}); cn != cred.Secret {
+			if cn := srv.handshake(t, &tls.Config{Certificates: []tls.Certificate{*tc}}); cn != cred.Secret {
 				t.Errorf("the server saw %q, want %q", cn, cred.Secret)
 			}
 		})
@@ -342,18 +341,17 @@ func TestCertificateExpiryOption(t *testing.T) {
 // A Watch picks up a renewed certificate (a new version) without a
 // restart: its handler swaps the certificate a tls.Config's
 // GetClientCertificate serves, and the next handshake presents the new
-// one. When the held certificate's leaf expires, the Watch re-reads it
-// and removes it, as it removes an expired secret.
+// one. A cycle without a change reads nothing.
 func TestCertificateWatchRenewal(t *testing.T) {
 	t.Parallel()
-	pki := newPKI()
-	addr, clients := mtlsServer(t, pki)
-	vaultClock := testutil.NewClock(time.Now().Add(-time.Hour)) // reads settle at once
-	local := testutil.NewClock(time.Now())
-	s := newServer(t, akvcredstest.WithClock(vaultClock.Now))
-	first := testutil.NewCert(testutil.CertSpec{CommonName: "v1", Key: testutil.ECDSAKey(50), Issuer: pki.ca, NotAfter: local.Now().Add(365 * 24 * time.Hour)})
-	s.SetSecret("renewed", "client-cert", pemValue(first), akvcredstest.ContentType("application/x-pem-file"), akvcredstest.Managed())
-	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("renewed"), akvcreds.WithClock(local.Now))
+	clock := testutil.NewClock(time.Now().Add(-time.Hour)) // the vault's: reads settle at once
+	s := newServer(t, akvcredstest.WithClock(clock.Now))
+	srv := mtlsServer(t, s.CertificateCA())
+	spec := akvcredstest.CertificateSpec{Key: "ec-p256", Subject: "CN=v1", SignedByCA: true}
+	if _, err := s.SetCertificate("renewed", "client-cert", spec); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("renewed"))
 
 	var current atomic.Pointer[tls.Certificate]
 	cfg := func() *tls.Config {
@@ -371,33 +369,80 @@ func TestCertificateWatchRenewal(t *testing.T) {
 	}
 	w := startWatch(t, s, c)
 	use(t, w.next(t))
-	if cn := handshake(t, addr, clients, pki, cfg()); cn != "v1" {
+	if cn := srv.handshake(t, cfg()); cn != "v1" {
 		t.Fatalf("the server saw %q, want v1", cn)
 	}
 
-	vaultClock.Advance(time.Second)
-	second := testutil.NewCert(testutil.CertSpec{CommonName: "v2", Key: testutil.ECDSAKey(51), Issuer: pki.ca, NotAfter: local.Now().Add(2 * time.Hour)})
-	s.SetSecret("renewed", "client-cert", pemValue(second), akvcredstest.ContentType("application/x-pem-file"), akvcredstest.Managed())
+	clock.Advance(time.Second)
+	spec.Subject, spec.NotAfter = "CN=v2", clock.Now().Add(10*24*time.Hour)
+	renewed, err := s.SetCertificate("renewed", "client-cert", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := w.step(t, nil)
 	wantChanges(t, b, nil, []string{"renewed/client-cert"}, nil)
+	if len(b.Changed) == 1 && b.Changed[0].Version != renewed.Version {
+		t.Errorf("changed to version %s, want %s", b.Changed[0].Version, renewed.Version)
+	}
 	if b.CertificatesExpiring != 1 {
 		t.Errorf("CertificatesExpiring = %d, want 1 (v2 expires within 30 days)", b.CertificatesExpiring)
 	}
 	use(t, b)
-	if cn := handshake(t, addr, clients, pki, cfg()); cn != "v2" {
+	if cn := srv.handshake(t, cfg()); cn != "v2" {
 		t.Fatalf("after the renewal the server saw %q, want v2", cn)
 	}
 
 	b = w.step(t, nil)
 	wantChanges(t, b, nil, nil, nil)
 	wantCost(t, s, b, 1, 0)
+}
 
-	local.Advance(3 * time.Hour) // v2's leaf expires; the secret itself has no expiry
-	b = w.step(t, nil)
-	wantChanges(t, b, nil, nil, []string{"renewed/client-cert"})
+// A Watch holding a certificate stored as a plain secret (no expiry of
+// its own) re-reads it when its leaf expires and removes it, as it removes
+// an expired secret; one that enters the expiry window is read again and
+// warned about once.
+func TestCertificateWatchLeafExpiry(t *testing.T) {
+	t.Parallel()
+	vaultClock := testutil.NewClock(time.Now().Add(-time.Hour)) // reads settle at once
+	local := testutil.NewClock(time.Now())
+	s := newServer(t, akvcredstest.WithClock(vaultClock.Now))
+	cert := testutil.NewCert(testutil.CertSpec{CommonName: "plain", Key: testutil.ECDSAKey(52), NotAfter: local.Now().Add(40 * 24 * time.Hour)})
+	s.SetSecret("plain", "client-cert", pemValue(cert), akvcredstest.ContentType("application/x-pem-file"))
+	h := newObsHandler()
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("plain"), akvcreds.WithClock(local.Now), akvcreds.WithLogger(slog.New(h)))
+	warnings := func() int {
+		n := 0
+		for _, r := range h.take() {
+			if r.msg == "akvcreds: certificate expires soon" {
+				n++
+			}
+		}
+		return n
+	}
+	w := startWatch(t, s, c)
+	if b := w.next(t); b.CertificatesExpiring != 0 || len(b.Current) != 1 || warnings() != 0 {
+		t.Fatalf("cycle 0: %d expiring, %d current: want 0 and 1, no warning", b.CertificatesExpiring, len(b.Current))
+	}
+
+	local.Advance(20 * 24 * time.Hour) // 20 days left: within the window
+	b := w.step(t, nil)
 	wantCost(t, s, b, 1, 1)
-	if len(b.Errors) != 0 || len(b.Current) != 0 {
-		t.Errorf("errors %v, current %d: an expired certificate is removed, not failed", b.Errors, len(b.Current))
+	wantChanges(t, b, nil, nil, nil)
+	if b.CertificatesExpiring != 1 || warnings() != 1 {
+		t.Errorf("entering the window: %d expiring: want 1 and one warning", b.CertificatesExpiring)
+	}
+	b = w.step(t, nil)
+	wantCost(t, s, b, 1, 0)
+	if b.CertificatesExpiring != 1 || warnings() != 0 {
+		t.Errorf("within the window: %d expiring: want it still counted, and no new warning", b.CertificatesExpiring)
+	}
+
+	local.Advance(21 * 24 * time.Hour) // the leaf expires; the secret itself has no expiry
+	b = w.step(t, nil)
+	wantChanges(t, b, nil, nil, []string{"plain/client-cert"})
+	wantCost(t, s, b, 1, 1)
+	if len(b.Errors) != 0 || len(b.Current) != 0 || b.CertificatesExpiring != 0 {
+		t.Errorf("errors %v, current %d, expiring %d: an expired certificate is removed, not failed", b.Errors, len(b.Current), b.CertificatesExpiring)
 	}
 }
 

@@ -286,7 +286,10 @@ func WithMapper(m func(info SecretInfo, value Password) (username, password stri
 // retry_after in seconds, akvcreds.throttle.give_up), a request sent again
 // the event "akvcreds.retry" (akvcreds.attempt), to the list or read span.
 // A failure sets the span's status to Error, and akvcreds.error.kind and
-// error.type to its Kind's label ("forbidden").
+// error.type to its Kind's label ("forbidden"). A certificate expiring
+// within WithCertificateExpiry's window adds the event
+// "akvcreds.certificate.expiring" (akvcreds.secret,
+// akvcreds.certificate.not_after, akvcreds.certificate.thumbprint).
 //
 // Metrics:
 //
