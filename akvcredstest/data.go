@@ -322,10 +322,12 @@ func (s *Server) SetSecret(vaultName, name, value string, opts ...SecretOption) 
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	v := s.vaultLocked(vaultName)
 	delete(v.deleted, strings.ToLower(name))
 	s.putVersionLocked(v, name, sv)
+	stored, created := v.secrets[strings.ToLower(name)].name, *sv
+	s.mu.Unlock()
+	s.newVersionCreated(vaultName, stored, created)
 	return sv.version
 }
 

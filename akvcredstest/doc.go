@@ -148,6 +148,34 @@
 // JSON and RequestLogHandler serves the log read-only; neither ever holds a
 // query, header, body, token or secret value.
 //
+// # Event Grid events
+//
+// Each vault is an Event Grid system topic. SubscribeEvents creates an
+// event subscription delivering to a loopback webhook (the server dials no
+// other address), after Event Grid's validation handshake for the schema
+// (EventGridSchema: SubscriptionValidationEvent answered with
+// validationResponse; CloudEventSchemaV1_0: OPTIONS with
+// WebHook-Request-Origin answered with WebHook-Allowed-Origin). The server
+// publishes what Key Vault publishes for secrets: SecretNewVersionCreated
+// on every new version (SetSecret or PUT), SecretNearExpiry 30 days before
+// the current version's exp and SecretExpired at exp, by the server's
+// clock; nothing on update, delete, recover or restore. Deliveries carry
+// Event Grid's headers (aeg-event-type, aeg-subscription-name,
+// aeg-delivery-count, aeg-data-version, aeg-metadata-version), the
+// subscription's delivery headers and, with EntraAudience, an RS256 bearer
+// token verifiable with the tenant's published keys
+// (https://login.microsoftonline.com/TENANT/discovery/v2.0/keys). Failures
+// are retried on Event Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min,
+// 30 min, 1 h, 3 h, 6 h, then every 12 h) up to MaxDeliveryAttempts and the
+// time to live; 400, 401 and 413 drop the events at once. Deliveries run
+// on the server's goroutines as soon as an event is published; a test
+// waits for them, and for retries due after it advanced a WithClock clock,
+// with FlushEvents, and checks them with EventDeliveries:
+//
+//	id, err := s.SubscribeEvents(ctx, "kv", akvcredstest.EventSubscription{Endpoint: hook.URL})
+//	s.SetSecret("kv", "db-password", "new value")
+//	err = s.FlushEvents(ctx) // the webhook has had the SecretNewVersionCreated event
+//
 // # Seed files
 //
 // Server.LoadSeed reads a JSON description of tenants, apps, managed

@@ -36,6 +36,9 @@ func (s *Server) serveEntra(w http.ResponseWriter, r *http.Request, c *cloud, ho
 	case KindToken:
 		s.tokenEndpoint(w, r, c, host, p)
 		return
+	case KindJWKS:
+		s.serveJWKS(w, r, host, p)
+		return
 	}
 	s.entraError(w, r, http.StatusNotFound, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a GET request.")
 }

@@ -689,7 +689,10 @@ func (k *kvCall) setSecret() {
 		return
 	}
 	k.s.putVersionLocked(k.v, name, sv)
-	b := bundleOf(k.v, k.base(), k.v.secrets[strings.ToLower(name)], sv)
+	sec := k.v.secrets[strings.ToLower(name)]
+	b := bundleOf(k.v, k.base(), sec, sv)
+	stored, created := sec.name, *sv
 	k.s.mu.Unlock()
+	k.s.newVersionCreated(k.v.name, stored, created)
 	k.reply(b)
 }

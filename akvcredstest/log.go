@@ -50,6 +50,9 @@ const (
 	KindIMDS RequestKind = "imds"
 	// KindOpenID is a request for Entra ID's OpenID configuration.
 	KindOpenID RequestKind = "openid"
+	// KindJWKS is a request for Entra ID's token signing keys
+	// (/{tenant}/discovery/v2.0/keys, /{tenant}/discovery/keys).
+	KindJWKS RequestKind = "jwks"
 	// KindDiscovery is a request to Entra ID's instance discovery endpoint.
 	KindDiscovery RequestKind = "instance-discovery"
 	// KindOther is any other request.
@@ -178,6 +181,8 @@ func classify(r *http.Request, imds bool) (kind RequestKind, vaultName, secretNa
 			return KindDiscovery, "", ""
 		case strings.HasSuffix(p, "/.well-known/openid-configuration"):
 			return KindOpenID, "", ""
+		case isJWKSPath(p):
+			return KindJWKS, "", ""
 		case strings.HasSuffix(p, "/oauth2/v2.0/token") || strings.HasSuffix(p, "/oauth2/token"):
 			return KindToken, "", ""
 		}

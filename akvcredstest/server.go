@@ -53,6 +53,11 @@ type Server struct {
 	fed      federation                     // federated credentials and issuer keys (federated.go)
 
 	logMu sync.Mutex // serializes WithRequestLog writes, in log order
+
+	events        eventHub           // Event Grid subscriptions and deliveries (events.go)
+	jwtKey        signingKey         // RS256 key of Event Grid's delivery tokens (eventtoken.go)
+	closing       context.Context    // cancelled by Close
+	cancelClosing context.CancelFunc // cancels closing
 }
 
 // NewServer starts a server on 127.0.0.1 (random ports unless WithAddr is
@@ -76,6 +81,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		vaults:   map[string]*vault{},
 		appCerts: map[string][]*x509.Certificate{},
 	}
+	s.closing, s.cancelClosing = context.WithCancel(context.Background())
 	s.signKey = make([]byte, 32)
 	s.backupKey = make([]byte, 64)
 	if _, err := rand.Read(s.signKey); err != nil {
@@ -191,6 +197,8 @@ func NewTestServer(tb TB, opts ...Option) *Server {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.cancelClosing()
+		s.stopEvents()
 		s.transport.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
