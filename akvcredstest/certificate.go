@@ -21,7 +21,7 @@ import (
 // CertificateSpec describes a Key Vault certificate for SetCertificate. The
 // zero value is Key Vault's default policy: a self-signed certificate for an
 // RSA 2048 key, stored as PKCS#12, with the subject "CN=NAME", valid for 12
-// months from now by the server's clock. The JSON names are those of a
+// months from now by the server's clock (and from 10 minutes before). The JSON names are those of a
 // seed's certificates entries (see LoadSeed).
 type CertificateSpec struct {
 	// Key is the key type and size: "rsa-2048", "rsa-3072", "rsa-4096",
@@ -42,8 +42,10 @@ type CertificateSpec struct {
 	// subject_alternative_names.dns_names). Default: none.
 	DNSNames []string `json:"dnsNames"`
 	// NotBefore and NotAfter bound the validity, which may lie in the past
-	// (an expired certificate) or end soon. Default: the server's now and
-	// 12 months later (Key Vault's default validity_months).
+	// (an expired certificate) or end soon. Default: as Key Vault sets
+	// them, 10 minutes before the server's now, and 12 months after now
+	// (or after NotBefore when it is given; Key Vault's default
+	// validity_months).
 	NotBefore time.Time `json:"-"`
 	NotAfter  time.Time `json:"-"`
 	// SignedByCA has the server's CA (CertificateCA) issue the certificate,
@@ -71,6 +73,11 @@ const (
 	contentTypePFX = "application/x-pkcs12"
 	contentTypePEM = "application/x-pem-file"
 )
+
+// backdate is how long before its creation a certificate Key Vault makes
+// becomes valid: 10 minutes (recorded: nbf = created - 600 s, exp = created
+// + 12 months; testdata/recordings/kv-get-certificate-secret-pem.json).
+const backdate = 10 * time.Minute
 
 // certKeys are the key types SetCertificate makes, by CertificateSpec.Key.
 var certKeys = map[string]func() (crypto.Signer, error){
@@ -119,11 +126,11 @@ func (s *Server) setCertificate(vaultName, name string, spec CertificateSpec) (*
 	if !secretNameRE.MatchString(name) {
 		return nil, fmt.Errorf("invalid certificate name %q", name)
 	}
-	cert, value, err := s.issue(name, spec)
+	now := s.now()
+	cert, value, err := s.issue(name, spec, now)
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", name, err)
 	}
-	now := s.now()
 	nbf, exp := cert.Leaf.NotBefore, cert.Leaf.NotAfter
 	sv := &secretVersion{
 		version:     newID(),
@@ -151,10 +158,10 @@ func (s *Server) setCertificate(vaultName, name string, spec CertificateSpec) (*
 	return cert, nil
 }
 
-// issue makes the certificate spec describes and the value of its backing
-// secret.
-func (s *Server) issue(name string, spec CertificateSpec) (*Certificate, string, error) {
-	tmpl, newKey, err := s.certTemplate(name, spec)
+// issue makes the certificate spec describes, created at now, and the
+// value of its backing secret.
+func (s *Server) issue(name string, spec CertificateSpec, now time.Time) (*Certificate, string, error) {
+	tmpl, newKey, err := certTemplate(name, spec, now)
 	if err != nil {
 		return nil, "", err
 	}
@@ -185,11 +192,11 @@ func (s *Server) issue(name string, spec CertificateSpec) (*Certificate, string,
 	return cert, value, nil
 }
 
-// certTemplate checks spec and returns the certificate's template and the
-// maker of its key. The key usages and extended key usages are those of
+// certTemplate checks spec and returns the template of the certificate
+// created at now and the maker of its key. The key usages and extended key usages are those of
 // Key Vault's default policy (digitalSignature and keyEncipherment;
 // serverAuth and clientAuth).
-func (s *Server) certTemplate(name string, spec CertificateSpec) (*x509.Certificate, func() (crypto.Signer, error), error) {
+func certTemplate(name string, spec CertificateSpec, now time.Time) (*x509.Certificate, func() (crypto.Signer, error), error) {
 	kind := strings.ToLower(spec.Key)
 	if kind == "" {
 		kind = "rsa-2048"
@@ -207,11 +214,15 @@ func (s *Server) certTemplate(name string, spec CertificateSpec) (*x509.Certific
 		return nil, nil, err
 	}
 	nbf, exp := spec.NotBefore, spec.NotAfter
-	if nbf.IsZero() {
-		nbf = s.now()
-	}
 	if exp.IsZero() {
-		exp = nbf.AddDate(0, 12, 0)
+		start := nbf
+		if start.IsZero() {
+			start = now
+		}
+		exp = start.AddDate(0, 12, 0)
+	}
+	if nbf.IsZero() {
+		nbf = now.Add(-backdate)
 	}
 	if !exp.After(nbf) {
 		return nil, nil, errors.New("NotAfter is not after NotBefore")

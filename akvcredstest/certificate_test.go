@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -209,7 +210,7 @@ func TestSetCertificate(t *testing.T) {
 
 // TestCertificateDefaults checks the zero CertificateSpec: Key Vault's
 // default policy (RSA 2048, PKCS#12, CN=NAME, 12 months from now by the
-// server's clock).
+// server's clock, valid from 10 minutes before now).
 func TestCertificateDefaults(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -219,7 +220,7 @@ func TestCertificateDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := cert.Leaf
-	if l.Subject.String() != "CN=web" || !l.NotBefore.Equal(now) || !l.NotAfter.Equal(now.AddDate(1, 0, 0)) || keyDescription(l.PublicKey) != "RSA-2048" {
+	if l.Subject.String() != "CN=web" || !l.NotBefore.Equal(now.Add(-10*time.Minute)) || !l.NotAfter.Equal(now.AddDate(1, 0, 0)) || keyDescription(l.PublicKey) != "RSA-2048" {
 		t.Errorf("subject %q, validity %v to %v, key %s", l.Subject, l.NotBefore, l.NotAfter, keyDescription(l.PublicKey))
 	}
 	if len(cert.Chain) != 1 || selfSigned(l) != nil {
@@ -454,4 +455,60 @@ func TestCertificateCAIsTLSRoot(t *testing.T) {
 	if !ca.Equal(s.CertificateCA()) || !ca.IsCA {
 		t.Error("CertificateCA is not the CA of CACertPEM")
 	}
+}
+
+// TestGoldenCertificateSecret compares a PEM certificate's backing secret
+// with Azure's recorded answer: the same JSON shape and headers, the PEM
+// blocks in the same order (PKCS#8 key, certificate), managed and kid, and
+// the validity Key Vault gives (nbf = created - 10 min, exp = created + 12
+// months).
+func TestGoldenCertificateSecret(t *testing.T) {
+	t.Parallel()
+	s, tok := goldenServer(t)
+	const name = "CRUDCertificateName-cangetacertificatessecretinPEMformat-"
+	cert, err := s.SetCertificate("golden", name, akvcredstest.CertificateSpec{ContentType: pemType, Subject: "CN=MyCert"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecording(t, "kv-get-certificate-secret-pem.json")
+	resp, body := do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/"+name+"/?api-version=7.2", tok, nil)
+	compareResponse(t, rec, resp, body)
+
+	type bundle struct {
+		Value      string `json:"value"`
+		Kid        string `json:"kid"`
+		Managed    bool   `json:"managed"`
+		Attributes struct {
+			Nbf, Exp, Created int64
+		} `json:"attributes"`
+	}
+	var got, want bundle
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(rec.ResponseBody, &want); err != nil {
+		t.Fatal(err)
+	}
+	if b := pemTypes(got.Value); b != pemTypes(want.Value) {
+		t.Errorf("PEM blocks %s, recorded %s", b, pemTypes(want.Value))
+	}
+	if !got.Managed || got.Kid != "https://golden.vault.azure.net/keys/"+name+"/"+cert.Version {
+		t.Errorf("managed %v kid %s", got.Managed, got.Kid)
+	}
+	a, w := got.Attributes, want.Attributes
+	created := time.Unix(a.Created, 0).UTC()
+	if a.Created-a.Nbf != w.Created-w.Nbf || a.Exp != created.AddDate(0, 12, 0).Unix() || w.Exp != time.Unix(w.Created, 0).UTC().AddDate(0, 12, 0).Unix() {
+		t.Errorf("nbf/exp %d/%d around created %d, recorded %d/%d around %d", a.Nbf, a.Exp, a.Created, w.Nbf, w.Exp, w.Created)
+	}
+}
+
+// pemTypes lists the types of the PEM blocks in s, "PRIVATE KEY,CERTIFICATE".
+func pemTypes(s string) string {
+	var types []string
+	for _, line := range strings.Split(s, "\n") {
+		if t, ok := strings.CutPrefix(line, "-----BEGIN "); ok {
+			types = append(types, strings.TrimSuffix(t, "-----"))
+		}
+	}
+	return strings.Join(types, ",")
 }

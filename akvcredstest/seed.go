@@ -65,8 +65,9 @@ type seedCertificate struct {
 	CertificateSpec
 	// Issuer is "self" (default) or "ca" (the server's CA).
 	Issuer string `json:"issuer"`
-	// NotBefore defaults to the load time; Expires, or else ValidDays
-	// after NotBefore, ends the validity (default 12 months).
+	// NotBefore defaults to 10 minutes before the load time, as Key Vault
+	// backdates; Expires, or else ValidDays after the load time (or after
+	// NotBefore when given), ends the validity (default 12 months).
 	NotBefore *time.Time `json:"nbf"`
 	Expires   *time.Time `json:"exp"`
 	ValidDays int        `json:"validDays"`
@@ -85,15 +86,15 @@ func (c seedCertificate) spec(now time.Time) (CertificateSpec, error) {
 	if c.ValidDays < 0 || (c.ValidDays > 0 && c.Expires != nil) {
 		return spec, errors.New("validDays must be positive and not given with exp")
 	}
-	spec.NotBefore = now
+	start := now
 	if c.NotBefore != nil {
-		spec.NotBefore = *c.NotBefore
+		spec.NotBefore, start = *c.NotBefore, *c.NotBefore
 	}
 	if c.Expires != nil {
 		spec.NotAfter = *c.Expires
 	}
 	if c.ValidDays > 0 {
-		spec.NotAfter = spec.NotBefore.AddDate(0, 0, c.ValidDays)
+		spec.NotAfter = start.AddDate(0, 0, c.ValidDays)
 	}
 	return spec, nil
 }
