@@ -233,6 +233,19 @@
 // is the time until the window frees unless "retryAfterSeconds" sets a
 // constant (see SetRateLimit, FixedWindow and ConstantRetryAfter).
 //
+// "eventSubscriptions" entries (created last, each after its webhook's
+// handshake) take the names of Event Grid's event subscription resource:
+//
+//	"eventSubscriptions": [
+//	  {"vault": "demo-vault", "name": "rotation", "endpointUrl": "http://127.0.0.1:9000/events",
+//	   "eventDeliverySchema": "CloudEventSchemaV1_0",
+//	   "includedEventTypes": ["Microsoft.KeyVault.SecretNewVersionCreated"],
+//	   "maxEventsPerBatch": 1, "maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440,
+//	   "deliveryHeaders": {"X-Webhook-Key": "shared-secret"},
+//	   "azureActiveDirectoryTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//	   "azureActiveDirectoryApplicationIdOrUri": "api://my-webhook"}
+//	]
+//
 // The defaults registered by NewServer (DefaultTenantID, DefaultClientID,
 // DefaultUserAssignedClientID and the system-assigned identity) stay
 // registered; "systemAssignedIdentity": false removes the latter.

@@ -705,3 +705,84 @@ func TestEventsCloseStopsDeliveries(t *testing.T) {
 		t.Error("FlushEvents after Close")
 	}
 }
+
+func TestLoadSeedEventSubscriptions(t *testing.T) {
+	t.Parallel()
+	s, _ := eventServer(t)
+	h := newHook(t)
+	seed := `{"vaults":[{"name":"seeded"}],"eventSubscriptions":[{"vault":"seeded","name":"from-seed","endpointUrl":"` + h.srv.URL +
+		`","eventDeliverySchema":"CloudEventSchemaV1_0","includedEventTypes":["Microsoft.KeyVault.SecretNewVersionCreated"],` +
+		`"maxEventsPerBatch":1,"maxDeliveryAttempts":3,"eventTimeToLiveInMinutes":60,"deliveryHeaders":{"X-Key":"k"},` +
+		`"azureActiveDirectoryTenantId":"` + akvcredstest.DefaultTenantID + `","azureActiveDirectoryApplicationIdOrUri":"api://hook"}]}`
+	if err := s.LoadSeed(strings.NewReader(seed)); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.next(t); r.method != http.MethodOptions || r.header.Get("X-Key") != "k" || !strings.HasPrefix(r.header.Get("Authorization"), "Bearer ") {
+		t.Errorf("handshake %s %v", r.method, r.header)
+	}
+	s.SetSecret("seeded", "s", "v")
+	flush(t, s)
+	if ev := firstEvent(t, h.next(t).body); ev["type"] != akvcredstest.EventSecretNewVersionCreated {
+		t.Errorf("event %v", ev)
+	}
+	bad := `{"eventSubscriptions":[{"vault":"seeded","endpointUrl":"https://example.com/"}]}`
+	err := s.LoadSeed(strings.NewReader(bad))
+	assertMessageContains(t, err, "eventSubscriptions[0]")
+	assertMessageContains(t, err, "not a loopback address")
+}
+
+func TestEventsHandler(t *testing.T) {
+	t.Parallel()
+	s, _ := eventServer(t)
+	h := newHook(t)
+	admin := httptest.NewServer(s.EventsHandler())
+	defer admin.Close()
+	post := func(path, body string) (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Post(admin.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code, out := post("/eventSubscriptions", `{"vault":"kv","endpointUrl":"`+h.srv.URL+`"}`)
+	if code != http.StatusCreated || out["id"] == "" || out["name"] != "sub-1" {
+		t.Fatalf("POST: %d %v", code, out)
+	}
+	h.next(t)
+	if code, out := post("/eventSubscriptions", `{"vault":"kv","endpointUrl":"http://192.0.2.1/"}`); code != http.StatusBadRequest || !strings.Contains(out["error"], "loopback") {
+		t.Errorf("POST remote: %d %v", code, out)
+	}
+	if code, _ := post("/eventSubscriptions", `{"vault":"kv","endpoint":"x"}`); code != http.StatusBadRequest {
+		t.Errorf("POST unknown field: %d", code)
+	}
+	s.SetSecret("kv", "s", "v")
+	if code, _ := post("/flushEvents", ""); code != http.StatusNoContent {
+		t.Errorf("flush: %d", code)
+	}
+	h.next(t)
+	resp, err := http.Get(admin.URL + "/eventDeliveries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d []akvcredstest.EventDelivery
+	err = json.NewDecoder(resp.Body).Decode(&d)
+	resp.Body.Close()
+	if err != nil || len(d) != 2 || d[1].Outcome != akvcredstest.DeliveryDelivered {
+		t.Errorf("deliveries %v %+v", err, d)
+	}
+	for _, want := range []int{http.StatusNoContent, http.StatusNotFound} {
+		req, _ := http.NewRequest(http.MethodDelete, admin.URL+"/eventSubscriptions/"+out["id"], nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("DELETE: %d, want %d", resp.StatusCode, want)
+		}
+	}
+}

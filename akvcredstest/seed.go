@@ -24,6 +24,9 @@ type seedFile struct {
 	Vaults []seedVault `json:"vaults"`
 	// RateLimits throttle vaults (see Server.SetRateLimit).
 	RateLimits []seedRateLimit `json:"rateLimits"`
+	// EventSubscriptions are Event Grid subscriptions to webhooks (see
+	// Server.SubscribeEvents), created last.
+	EventSubscriptions []seedEventSubscription `json:"eventSubscriptions"`
 }
 
 type seedApp struct {
@@ -138,7 +141,7 @@ func (s *Server) LoadSeed(r io.Reader) error {
 		return fmt.Errorf("akvcredstest: seed: %w", err)
 	}
 	steps := []func(*seedFile) error{
-		s.seedTenants, s.seedApps, s.seedIdentities, s.seedVaults, s.seedRateLimits,
+		s.seedTenants, s.seedApps, s.seedIdentities, s.seedVaults, s.seedRateLimits, s.seedEvents,
 	}
 	for _, step := range steps {
 		if err := step(&f); err != nil {

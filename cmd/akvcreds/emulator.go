@@ -32,12 +32,24 @@ It knows the tenant ` + akvcredstest.DefaultTenantID + `, the app
 Without --seed it holds the demo's vaults (see "akvcreds demo"); --seed reads
 a JSON seed in akvcredstest's format (Server.LoadSeed: tenants, apps,
 managedIdentities, vaults with secrets, certificates (generated at start),
-permissions, softDeleteRetentionInDays and enablePurgeProtection, rateLimits)
-instead.
+permissions, softDeleteRetentionInDays and enablePurgeProtection, rateLimits,
+eventSubscriptions) instead.
+
+Each vault is an Event Grid system topic: a seed's eventSubscriptions (vault,
+name, endpointUrl, eventDeliverySchema EventGridSchema or
+CloudEventSchemaV1_0, includedEventTypes, maxEventsPerBatch,
+maxDeliveryAttempts, eventTimeToLiveInMinutes, deliveryHeaders,
+azureActiveDirectoryTenantId, azureActiveDirectoryApplicationIdOrUri)
+deliver Microsoft.KeyVault.SecretNewVersionCreated, SecretNearExpiry and
+SecretExpired to loopback webhooks after Event Grid's validation handshake,
+with Event Grid's retries. With --admin-addr, POST /eventSubscriptions (the
+same JSON) adds one at runtime, DELETE /eventSubscriptions/ID removes it,
+GET /eventDeliveries lists the delivery attempts and POST /flushEvents
+waits for the deliveries due.
 
 It keeps a log of the requests it answers, so that tests in any language can
 check what a client sent (say, exactly one token request): --log writes one
-JSON line per request to FILE, and --admin-addr serves the log read-only on a
+JSON line per request to FILE, and --admin-addr serves the log on a
 separate plain-HTTP listener, GET http://HOST:PORT/requests (a JSON array;
 ?kind=token keeps one kind). Each entry has time, method, host, path, kind
 (challenge, get-secret, list-secrets, token, imds, ...), status, whether an
@@ -65,7 +77,7 @@ func runEmulator(ctx context.Context, args []string, stderr io.Writer) int {
 	seed := fs.String("seed", "", "JSON seed `file` (Server.LoadSeed in akvcredstest) instead of the demo's vaults")
 	caOut := fs.String("ca-out", "", "write the emulator's CA certificate (PEM) to `file`")
 	logFile := fs.String("log", "", "write the request log to `file`, one JSON line per request")
-	adminAddr := fs.String("admin-addr", "", "serve the request log read-only at http://`host:port`/requests")
+	adminAddr := fs.String("admin-addr", "", "serve the request log at http://`host:port`/requests and manage event subscriptions")
 	if code, done := parse(fs, args); done {
 		return code
 	}
@@ -162,8 +174,14 @@ func serveAdmin(srv *akvcredstest.Server, addr string) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--admin-addr: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/requests", srv.RequestLogHandler())
+	events := srv.EventsHandler()
+	for _, p := range []string{"/eventSubscriptions", "/eventSubscriptions/", "/eventDeliveries", "/flushEvents"} {
+		mux.Handle(p, events)
+	}
 	a := &adminServer{ln: ln, done: make(chan struct{}), srv: &http.Server{
-		Handler:           srv.RequestLogHandler(),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 	}}
 	go func() {
@@ -193,6 +211,8 @@ var emulatorHelp = template.Must(template.New("").Parse(`akvcreds emulator: Key 
 CA certificate: {{.CA}}
 {{if .Log}}Request log: {{.Log}} (one JSON line per request)
 {{end}}{{if .Admin}}Request log, read-only: http://{{.Admin}}/requests (?kind=token for one kind)
+Event Grid subscriptions: POST http://{{.Admin}}/eventSubscriptions, DELETE .../eventSubscriptions/ID,
+  GET http://{{.Admin}}/eventDeliveries, POST http://{{.Admin}}/flushEvents
 {{end}}{{if .Seeded}}Vaults: contoso-prod, contoso-dev, contoso-hr (the demo's; see "akvcreds demo")
 {{end}}
 Use it from akvcreds (testing aid; every Azure host is routed to the emulator):

@@ -7,8 +7,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -140,31 +142,10 @@ func TestEmulatorRequestLog(t *testing.T) {
 		t.Fatalf("start message lacks the addresses or the log:\n%s", out)
 	}
 
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr[1])
-		},
-	}}
-	defer hc.CloseIdleConnections()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {akvcredstest.DefaultClientID},
-		"client_secret": {akvcredstest.DefaultClientSecret}, "scope": {"https://vault.azure.net/.default"}}
-	resp, err := hc.PostForm("https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d", resp.StatusCode)
-	}
+	hc := standaloneClient(t, ca, addr[1])
+	emulatorToken(t, hc)
 
-	resp, err = http.Get(admin[1] + "?kind=token")
+	resp, err := http.Get(admin[1] + "?kind=token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +244,105 @@ func TestEmulatorSeedCertificate(t *testing.T) {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("the --ca-out CA does not verify the seeded certificate: %v", err)
+	}
+}
+
+// standaloneClient is a client of a standalone emulator, as any program
+// would make one: the real host names, dialled to addr, trusting the CA
+// file.
+func standaloneClient(t *testing.T, caFile, addr string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return hc
+}
+
+// emulatorToken gets a Key Vault token for the default app.
+func emulatorToken(t *testing.T, hc *http.Client) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {akvcredstest.DefaultClientID},
+		"client_secret": {akvcredstest.DefaultClientSecret}, "scope": {"https://vault.azure.net/.default"}}
+	resp, err := hc.PostForm("https://login.microsoftonline.com/"+akvcredstest.DefaultTenantID+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&tok) != nil {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	return tok.AccessToken
+}
+
+// TestEmulatorEvents adds an event subscription through the admin
+// listener, sets a secret through the Key Vault API and finds the
+// SecretNewVersionCreated event at the webhook.
+func TestEmulatorEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	stderr, _ := startEmulator(t, "--addr", "127.0.0.1:0", "--imds-addr", "127.0.0.1:0", "--ca-out", ca, "--admin-addr", "127.0.0.1:0")
+	out := stderr.String()
+	addr := regexp.MustCompile(`on https://(127\.0\.0\.1:\d+),`).FindStringSubmatch(out)
+	admin := regexp.MustCompile(`Event Grid subscriptions: POST (http://127\.0\.0\.1:\d+)/eventSubscriptions`).FindStringSubmatch(out)
+	if addr == nil || admin == nil {
+		t.Fatalf("start message lacks the addresses:\n%s", out)
+	}
+	events := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("aeg-event-type") == "SubscriptionValidation" {
+			var evs []struct {
+				Data struct{ ValidationCode string } `json:"data"`
+			}
+			_ = json.Unmarshal(b, &evs)
+			_ = json.NewEncoder(w).Encode(map[string]string{"validationResponse": evs[0].Data.ValidationCode})
+			return
+		}
+		events <- string(b)
+	}))
+	defer hook.Close()
+	resp, err := http.Post(admin[1]+"/eventSubscriptions", "application/json",
+		strings.NewReader(`{"vault":"`+demoProd+`","name":"rotation","endpointUrl":"`+hook.URL+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /eventSubscriptions: %d", resp.StatusCode)
+	}
+
+	hc := standaloneClient(t, ca, addr[1])
+	req, _ := http.NewRequest(http.MethodPut, "https://"+demoProd+".vault.azure.net/secrets/rotated?api-version=7.5", strings.NewReader(`{"value":"new-value"}`))
+	req.Header.Set("Authorization", "Bearer "+emulatorToken(t, hc))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp, err = http.Post(admin[1]+"/flushEvents", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case ev := <-events:
+		if !strings.Contains(ev, `"eventType":"Microsoft.KeyVault.SecretNewVersionCreated"`) || !strings.Contains(ev, `"subject":"rotated"`) || strings.Contains(ev, "new-value") {
+			t.Errorf("event %s", ev)
+		}
+	default:
+		t.Fatal("no event delivered")
 	}
 }
