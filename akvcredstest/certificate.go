@@ -303,6 +303,9 @@ func encodePEM(key crypto.PrivateKey, chain []*x509.Certificate) (string, error)
 	return b.String(), nil
 }
 
+// errNotCertificate: a secret that is not a certificate's is not converted.
+var errNotCertificate = errors.New("not a certificate's secret")
+
 // pfxToPEM converts a PKCS#12 secret value (base64, no password) to PEM, as
 // Key Vault's outContentType=application/x-pem-file does.
 func pfxToPEM(value string) (string, error) {

@@ -68,8 +68,9 @@
 // (the PKCS#8 private key, then the certificates, leaf first), "managed":
 // true, "kid": "https://NAME.vault.azure.net/keys/{name}/{version}", nbf
 // and exp the certificate's validity and, on a renewal, "previousVersion".
-// A get with ?outContentType=application/x-pem-file converts a PKCS#12
-// secret to PEM; every other transformation is 400 BadParameter ("The
+// A get with ?outContentType=application/x-pem-file converts a
+// certificate's PKCS#12 secret to PEM (a PFX a client stored itself is not
+// converted: 400); every other transformation is 400 BadParameter ("The
 // 'PEM' to 'PFX' transformation is not supported. Only PFX to PEM
 // transformation is supported."). The certificates API (/certificates) and
 // the keys API are not emulated.

@@ -140,3 +140,43 @@ func ExampleServer_DeleteSecret() {
 	// deleted: CustomizedRecoverable+Purgeable 168h0m0s
 	// recovered: k-1
 }
+
+// A Key Vault certificate issued by the emulator's CA, read through its
+// backing secret as Azure serves it: managed, with the kid of its key, and
+// converted to PEM on request. Generating it again renews it.
+func ExampleServer_SetCertificate() {
+	s, client := sdkEmulator("certs", -1)
+	defer s.Close()
+	cert, err := s.SetCertificate("certs", "client-tls", akvcredstest.CertificateSpec{
+		Key:        "ec-p256",
+		Subject:    "CN=connector, O=Contoso",
+		SignedByCA: true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(cert.Leaf.Subject, "issued by", cert.Chain[1].Subject.CommonName)
+
+	pem := azsecrets.ContentTypePEM
+	resp, err := client.GetSecret(context.Background(), "client-tls", "", &azsecrets.GetSecretOptions{OutContentType: &pem})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(*resp.ContentType, *resp.Managed, resp.KID.Version() == cert.Version)
+	fmt.Println(strings.Count(*resp.Value, "-----BEGIN PRIVATE KEY-----"), "key,", strings.Count(*resp.Value, "-----BEGIN CERTIFICATE-----"), "certificates")
+
+	renewed, err := s.SetCertificate("certs", "client-tls", akvcredstest.CertificateSpec{Key: "ec-p256", SignedByCA: true})
+	if err != nil {
+		panic(err)
+	}
+	resp, err = client.GetSecret(context.Background(), "client-tls", "", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(resp.ID.Version() == renewed.Version, *resp.PreviousVersion == cert.Version)
+	// Output:
+	// CN=connector,O=Contoso issued by akvcredstest emulator CA
+	// application/x-pem-file true true
+	// 1 key, 2 certificates
+	// true true
+}

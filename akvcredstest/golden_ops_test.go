@@ -245,6 +245,22 @@ func TestGoldenOutContentType(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "MIIK") {
 		t.Errorf("PFX to PEM of a damaged PFX: %d %s", resp.StatusCode, body)
 	}
+	// A client's own PFX (not a certificate's, not managed) is not
+	// converted, even when it is a valid PKCS#12 file.
+	cert, err := s.SetCertificate("golden", "real", akvcredstest.CertificateSpec{Key: "ec-p256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/real/"+cert.Version+"?api-version=2025-07-01", tok, nil)
+	var real struct{ Value string }
+	if err := json.Unmarshal(body, &real); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	s.SetSecret("golden", "own-pfx", real.Value, akvcredstest.ContentType("application/x-pkcs12"))
+	resp, body = do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/own-pfx/?api-version=2025-07-01&outContentType=application%2Fx-pem-file", tok, nil)
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), real.Value[:40]) {
+		t.Errorf("PFX to PEM of a client's PFX: %d %s", resp.StatusCode, body)
+	}
 	// Without outContentType the secret comes back as stored.
 	resp, _ = do(t, s, http.MethodGet, "https://golden.vault.azure.net/secrets/pfx/?api-version=2025-07-01", tok, nil)
 	if resp.StatusCode != 200 {

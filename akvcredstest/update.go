@@ -81,8 +81,10 @@ func formatName(contentType string) string {
 // TestGetSecretWithOutContentType, 2025-10): "The 'Unsupported' to 'PEM'
 // transformation is not supported. Only PFX to PEM transformation is
 // supported."; a PEM secret asked as PFX gets "The 'PEM' to 'PFX' ...".
-// A PFX value that does not decode (a PKCS#12 file with a password, or
-// not PKCS#12 at all) is 400 BadParameter too.
+// The emulator converts only a certificate's own secret (managed): a PFX
+// a client stored with PUT could ask for unbounded key-derivation work, so
+// it, like a managed value that does not decode (a PKCS#12 file with a
+// password, or not PKCS#12 at all), is 400 BadParameter, without the value.
 func (k *kvCall) transform(b secretBundle) {
 	from, to := formatName(b.ContentType), formatName(k.query.Get("outContentType"))
 	if from != "PFX" || to != "PEM" {
@@ -90,7 +92,10 @@ func (k *kvCall) transform(b secretBundle) {
 			"The '%s' to '%s' transformation is not supported. Only PFX to PEM transformation is supported.", from, to), "")
 		return
 	}
-	converted, err := pfxToPEM(b.Value)
+	converted, err := "", errNotCertificate
+	if b.Managed {
+		converted, err = pfxToPEM(b.Value)
+	}
 	if err != nil {
 		k.fail(http.StatusBadRequest, "BadParameter", "The secret's value is not a PFX without a password and cannot be transformed to PEM.", "")
 		return
