@@ -28,6 +28,9 @@ type seedEventSubscription struct {
 	DeliveryHeaders          map[string]string `json:"deliveryHeaders"`
 	TenantID                 string            `json:"azureActiveDirectoryTenantId"`
 	ApplicationIDOrURI       string            `json:"azureActiveDirectoryApplicationIdOrUri"`
+	// AccessTokenAcceptedVersion 2 makes v2 tokens (EntraTokenV2), as the
+	// webhook app's manifest property of that name does.
+	AccessTokenAcceptedVersion int `json:"accessTokenAcceptedVersion"`
 }
 
 // subscription converts the JSON form to an EventSubscription.
@@ -39,6 +42,7 @@ func (e seedEventSubscription) subscription() EventSubscription {
 		EventTimeToLive:     time.Duration(e.EventTimeToLiveInMinutes) * time.Minute,
 		DeliveryHeaders:     e.DeliveryHeaders,
 		EntraTenantID:       e.TenantID, EntraAudience: e.ApplicationIDOrURI,
+		EntraTokenV2: e.AccessTokenAcceptedVersion == 2,
 	}
 }
 

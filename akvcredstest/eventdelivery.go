@@ -239,7 +239,7 @@ func (s *Server) eventGridHandshake(ctx context.Context, es *eventSub, rec *Even
 	}
 	rec.EventIDs, rec.EventTypes, rec.Subjects = []string{ev.ID}, []string{ev.EventType}, []string{""}
 	body, _ := json.Marshal([]eventGridEvent{ev})
-	hdr := s.deliveryHeaders(es, "SubscriptionValidation", 0, "1", ctEventGrid)
+	hdr := s.deliveryHeaders(es, aegHeaders{typ: "SubscriptionValidation", eventID: ev.ID}, ctEventGrid)
 	resp, err := s.send(ctx, es, http.MethodPost, body, hdr)
 	if err != nil {
 		return 0, err
@@ -261,7 +261,7 @@ func (s *Server) eventGridHandshake(ctx context.Context, es *eventSub, rec *Even
 // cloudEventsHandshake sends the CloudEvents abuse-protection OPTIONS
 // request and expects 200 allowing Event Grid's origin.
 func (s *Server) cloudEventsHandshake(ctx context.Context, es *eventSub) (int, error) {
-	hdr := s.deliveryHeaders(es, "", 0, "", "")
+	hdr := s.deliveryHeaders(es, aegHeaders{}, "")
 	hdr.Set("WebHook-Request-Origin", eventGridOrigin)
 	resp, err := s.send(ctx, es, http.MethodOptions, nil, hdr)
 	if err != nil {
@@ -285,26 +285,39 @@ func (s *Server) cloudEventsHandshake(ctx context.Context, es *eventSub) (int, e
 	return resp.StatusCode, nil
 }
 
+// aegHeaders are the values of Event Grid's aeg-* headers of a request.
+type aegHeaders struct {
+	typ     string // aeg-event-type; "" for the OPTIONS handshake: no aeg-* header
+	count   int    // aeg-delivery-count
+	eventID string // aeg-output-event-id: the (first) event's ID
+}
+
 // deliveryHeaders are the headers of a request to the endpoint: Event
-// Grid's aeg-* headers (none for the OPTIONS handshake), the delivery
-// properties and the Entra token.
-func (s *Server) deliveryHeaders(es *eventSub, aegType string, count int, dataVersion, contentType string) http.Header {
+// Grid's aeg-* headers (message-headers.md: for CloudEvents,
+// aeg-metadata-version is the spec version and aeg-data-version does not
+// apply), the delivery properties and the Entra token.
+func (s *Server) deliveryHeaders(es *eventSub, aeg aegHeaders, contentType string) http.Header {
 	h := http.Header{}
 	for k, v := range es.cfg.DeliveryHeaders {
 		h.Set(k, v)
 	}
-	if aegType != "" {
-		h.Set("aeg-event-type", aegType)
+	if aeg.typ != "" {
+		h.Set("aeg-event-type", aeg.typ)
 		h.Set("aeg-subscription-name", strings.ToUpper(es.cfg.Name))
-		h.Set("aeg-delivery-count", strconv.Itoa(count))
-		h.Set("aeg-data-version", dataVersion)
-		h.Set("aeg-metadata-version", "1")
+		h.Set("aeg-delivery-count", strconv.Itoa(aeg.count))
+		h.Set("aeg-output-event-id", aeg.eventID)
+		if es.cfg.Schema == CloudEventSchemaV1_0 {
+			h.Set("aeg-metadata-version", "1.0")
+		} else {
+			h.Set("aeg-data-version", "1")
+			h.Set("aeg-metadata-version", "1")
+		}
 	}
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
 	if es.cfg.EntraAudience != "" {
-		h.Set("Authorization", "Bearer "+s.deliveryToken(es.cfg.EntraAudience, es.cfg.EntraTenantID))
+		h.Set("Authorization", "Bearer "+s.deliveryToken(es.cfg))
 	}
 	return h
 }
@@ -468,7 +481,7 @@ func (s *Server) deliver(b batch) {
 	ctx, cancelT := context.WithTimeout(ctx, deliveryTimeout)
 	defer cancelT()
 	status, err := 0, error(nil)
-	resp, err := s.send(ctx, b.sub, http.MethodPost, body, s.deliveryHeaders(b.sub, "Notification", count, "1", ct))
+	resp, err := s.send(ctx, b.sub, http.MethodPost, body, s.deliveryHeaders(b.sub, aegHeaders{typ: "Notification", count: count, eventID: evs[0].id}, ct))
 	if err == nil {
 		status = resp.StatusCode
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxWebhookAnswer))

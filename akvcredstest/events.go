@@ -97,9 +97,10 @@ type EventSubscription struct {
 	// 1440. Default: 1440 minutes (24 hours).
 	EventTimeToLive time.Duration
 	// DeliveryHeaders are static delivery properties: headers sent with
-	// every request to the endpoint, for example a shared secret. At most
-	// 10; names may not start with "aeg-" nor be Content-Type or
-	// Authorization.
+	// every request to the endpoint (handshakes included), for example a
+	// shared secret. At most 10, values of at most 4096 bytes; names may
+	// not start with "aeg-" nor be Content-Type, nor Authorization with
+	// EntraAudience (delivery-properties.md).
 	DeliveryHeaders map[string]string
 	// EntraAudience turns on Microsoft Entra-protected delivery: every
 	// request carries "Authorization: Bearer TOKEN", an RS256 access token
@@ -112,6 +113,12 @@ type EventSubscription struct {
 	// EntraTenantID is the tenant of the webhook app, the token's tid and
 	// issuer. Default: DefaultTenantID.
 	EntraTenantID string
+	// EntraTokenV2 makes the tokens v2 access tokens, as Entra ID issues
+	// for a webhook app whose manifest sets accessTokenAcceptedVersion to 2:
+	// iss https://login.microsoftonline.com/TENANT/v2.0, azp (not appid)
+	// EventGridAppID, ver "2.0". Default: false (v1 tokens, as for the
+	// manifest's default null).
+	EntraTokenV2 bool
 	// RootCAs are the certificate authorities trusted for an https
 	// Endpoint. Default: nil, the system's.
 	RootCAs *x509.CertPool
@@ -123,6 +130,7 @@ const (
 	maxAttemptsLimit   = 30
 	maxTTL             = 1440 * time.Minute
 	maxDeliveryHeaders = 10
+	maxHeaderValue     = 4096
 	maxQueuedEvents    = 10000 // per subscription; the emulator's bound
 	maxDeliveryLog     = 10000 // EventDeliveries keeps the newest
 )
@@ -188,13 +196,22 @@ func (sub EventSubscription) check() error {
 			return fmt.Errorf("%w: %s", errEventSubscription, c.what)
 		}
 	}
-	for k := range sub.DeliveryHeaders {
-		lk := strings.ToLower(k)
-		if strings.HasPrefix(lk, "aeg-") || lk == "content-type" || lk == "authorization" || !validHeaderName(k) {
-			return fmt.Errorf("%w: delivery header %q is reserved or not a header name", errEventSubscription, k)
-		}
+	if err := sub.checkDeliveryHeaders(); err != nil {
+		return err
 	}
 	return checkEndpoint(sub.Endpoint)
+}
+
+// checkDeliveryHeaders refuses reserved header names and bad values.
+func (sub EventSubscription) checkDeliveryHeaders() error {
+	for k, v := range sub.DeliveryHeaders {
+		lk := strings.ToLower(k)
+		reserved := strings.HasPrefix(lk, "aeg-") || lk == "content-type" || (lk == "authorization" && sub.EntraAudience != "")
+		if reserved || !validHeaderName(k) || len(v) > maxHeaderValue || strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("%w: delivery header %q is reserved, not a header name, or its value is invalid or over 4096 bytes", errEventSubscription, k)
+		}
+	}
+	return nil
 }
 
 func validHeaderName(k string) bool {

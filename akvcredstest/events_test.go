@@ -298,8 +298,12 @@ func TestSecretNewVersionCreated(t *testing.T) {
 				akvcredstest.EventGridSchema:      "application/json; charset=utf-8",
 				akvcredstest.CloudEventSchemaV1_0: "application/cloudevents+json; charset=utf-8",
 			}[schema]
-			for k, v := range map[string]string{"Content-Type": wantCT, "aeg-event-type": "Notification",
-				"aeg-subscription-name": "ROT", "aeg-delivery-count": "0", "aeg-data-version": "1", "aeg-metadata-version": "1"} {
+			wantHeaders := map[string]string{"Content-Type": wantCT, "aeg-event-type": "Notification",
+				"aeg-subscription-name": "ROT", "aeg-delivery-count": "0", "aeg-data-version": "1", "aeg-metadata-version": "1"}
+			if schema == akvcredstest.CloudEventSchemaV1_0 {
+				wantHeaders["aeg-data-version"], wantHeaders["aeg-metadata-version"] = "", "1.0"
+			}
+			for k, v := range wantHeaders {
 				if got := r.header.Get(k); got != v {
 					t.Errorf("%s: %q, want %q", k, got, v)
 				}
@@ -315,6 +319,9 @@ func TestSecretNewVersionCreated(t *testing.T) {
 				t.Errorf("event shape\n got: %s\nwant: %s", g, w)
 			}
 			ev := firstEvent(t, r.body)
+			if r.header.Get("aeg-output-event-id") != ev["id"] {
+				t.Errorf("aeg-output-event-id %q, event id %v", r.header.Get("aeg-output-event-id"), ev["id"])
+			}
 			want := map[string]any{
 				"Id":        "https://kv.vault.azure.net/secrets/DB-Password/" + ver,
 				"VaultName": "kv", "ObjectType": "Secret", "ObjectName": "DB-Password", "Version": ver,
@@ -559,38 +566,67 @@ func TestEventsBatchesAndFilter(t *testing.T) {
 
 func TestEntraProtectedDelivery(t *testing.T) {
 	t.Parallel()
-	s, clock := eventServer(t)
-	h := newHook(t)
 	const aud = "api://webhook-app"
-	subscribe(t, s, akvcredstest.EventSubscription{Endpoint: h.srv.URL, EntraAudience: aud,
-		DeliveryHeaders: map[string]string{"X-Shared-Secret": "s3cret-header-value"}})
-	s.SetSecret("kv", "s", "v")
-	flush(t, s)
-	jwks := fetchJWKS(t, s)
-	for _, r := range []hookReq{h.next(t), h.next(t)} { // handshake, then event
-		if r.header.Get("X-Shared-Secret") != "s3cret-header-value" {
-			t.Errorf("delivery header missing: %v", r.header)
-		}
-		claims := verifyRS256(t, jwks, strings.TrimPrefix(r.header.Get("Authorization"), "Bearer "))
-		want := map[string]any{
-			"aud": aud, "iss": "https://sts.windows.net/" + akvcredstest.DefaultTenantID + "/",
-			"appid": akvcredstest.EventGridAppID, "tid": akvcredstest.DefaultTenantID, "ver": "1.0",
-			"nbf": float64(clock.Now().Unix()), "exp": float64(clock.Now().Add(3599 * time.Second).Unix()),
-		}
-		for k, v := range want {
-			if claims[k] != v {
-				t.Errorf("claim %s = %v, want %v", k, claims[k], v)
+	tests := []struct {
+		name string
+		v2   bool
+		want map[string]any
+	}{
+		{"v1", false, map[string]any{"iss": "https://sts.windows.net/" + akvcredstest.DefaultTenantID + "/",
+			"appid": akvcredstest.EventGridAppID, "ver": "1.0", "azp": nil}},
+		{"v2", true, map[string]any{"iss": "https://login.microsoftonline.com/" + akvcredstest.DefaultTenantID + "/v2.0",
+			"azp": akvcredstest.EventGridAppID, "ver": "2.0", "appid": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, clock := eventServer(t)
+			h := newHook(t)
+			subscribe(t, s, akvcredstest.EventSubscription{Endpoint: h.srv.URL, EntraAudience: aud, EntraTokenV2: tt.v2,
+				DeliveryHeaders: map[string]string{"X-Shared-Secret": "s3cret-header-value"}})
+			s.SetSecret("kv", "s", "v")
+			flush(t, s)
+			jwks := fetchJWKS(t, s)
+			for _, r := range []hookReq{h.next(t), h.next(t)} { // handshake, then event
+				if r.header.Get("X-Shared-Secret") != "s3cret-header-value" {
+					t.Errorf("delivery header missing: %v", r.header)
+				}
+				claims := verifyRS256(t, jwks, strings.TrimPrefix(r.header.Get("Authorization"), "Bearer "))
+				tt.want["aud"], tt.want["tid"] = aud, akvcredstest.DefaultTenantID
+				tt.want["nbf"], tt.want["exp"] = float64(clock.Now().Unix()), float64(clock.Now().Add(3599*time.Second).Unix())
+				for k, v := range tt.want {
+					if claims[k] != v {
+						t.Errorf("claim %s = %v, want %v", k, claims[k], v)
+					}
+				}
+				if roles, _ := claims["roles"].([]any); len(roles) != 1 || roles[0] != akvcredstest.EventGridWebhookRole {
+					t.Errorf("roles %v", claims["roles"])
+				}
 			}
-		}
-		if roles, _ := claims["roles"].([]any); len(roles) != 1 || roles[0] != akvcredstest.EventGridWebhookRole {
-			t.Errorf("roles %v", claims["roles"])
-		}
+			// Nothing secret in the delivery log.
+			logged, _ := json.Marshal(s.EventDeliveries())
+			if strings.Contains(string(logged), "s3cret-header-value") || strings.Contains(string(logged), "eyJ") {
+				t.Errorf("the delivery log leaks: %s", logged)
+			}
+		})
 	}
-	// Nothing secret in the delivery log.
-	logged, _ := json.Marshal(s.EventDeliveries())
-	if strings.Contains(string(logged), "s3cret-header-value") || strings.Contains(string(logged), "eyJ") {
-		t.Errorf("the delivery log leaks: %s", logged)
+}
+
+// TestSharedSecretAuthorization: without Entra, a delivery property may
+// set Authorization (delivery-properties.md); with Entra it may not.
+func TestSharedSecretAuthorization(t *testing.T) {
+	t.Parallel()
+	s, _ := eventServer(t)
+	h := newHook(t)
+	subscribe(t, s, akvcredstest.EventSubscription{Endpoint: h.srv.URL, DeliveryHeaders: map[string]string{"Authorization": "Bearer static-shared"}})
+	if got := h.next(t).header.Get("Authorization"); got != "Bearer static-shared" {
+		t.Errorf("Authorization %q", got)
 	}
+	for _, hdr := range []map[string]string{{"Authorization": "x"}, {"X-Long": strings.Repeat("a", 4097)}, {"X-Bad": "a\r\nb"}} {
+		_, err := s.SubscribeEvents(context.Background(), "kv", akvcredstest.EventSubscription{Endpoint: h.srv.URL, EntraAudience: "api://x", DeliveryHeaders: hdr})
+		assertMessageContains(t, err, "delivery header")
+	}
+	h.none(t)
 }
 
 // fetchJWKS reads the tenant's keys where the v2 OpenID configuration says.

@@ -61,25 +61,59 @@ type deliveryClaims struct {
 // the emulator's tenants.
 const eventGridObjectID = "00000000-0000-0000-0000-0000000e9e1d"
 
+// deliveryClaimsV2 are the claims of a v2 access token for the webhook's
+// app.
+type deliveryClaimsV2 struct {
+	Aud    string   `json:"aud"`
+	Iss    string   `json:"iss"`
+	Iat    int64    `json:"iat"`
+	Nbf    int64    `json:"nbf"`
+	Exp    int64    `json:"exp"`
+	Aio    string   `json:"aio"`
+	Azp    string   `json:"azp"`
+	Azpacr string   `json:"azpacr"`
+	Idtyp  string   `json:"idtyp"`
+	Oid    string   `json:"oid"`
+	Rh     string   `json:"rh"`
+	Roles  []string `json:"roles"`
+	Sub    string   `json:"sub"`
+	Tid    string   `json:"tid"`
+	Uti    string   `json:"uti"`
+	Ver    string   `json:"ver"`
+}
+
 // deliveryToken is the bearer token Event Grid sends to an Entra-protected
-// webhook: RS256, signed with the key of the tenant's JWKS.
-func (s *Server) deliveryToken(audience, tenantID string) string {
+// webhook: RS256, signed with the key of the tenant's JWKS; v1 unless the
+// subscription says the app takes v2 tokens.
+func (s *Server) deliveryToken(cfg EventSubscription) string {
 	k, err := s.rsaKey()
 	if err != nil {
 		return ""
 	}
 	now := s.now()
-	iss := fmt.Sprintf(clouds[0].issuerFmt, tenantID)
-	c := deliveryClaims{tokenClaims: tokenClaims{
-		Aud: audience, Iss: iss, Iat: now.Unix(), Nbf: now.Unix(),
-		Exp:   now.Add(s.cfg.tokenLifetime).Unix(),
-		Aio:   "E2ZgYJi/akvcredstest=",
-		Appid: EventGridAppID, Appidacr: "2", Idp: iss, Idtyp: "app",
-		Oid: eventGridObjectID, Rh: "0.AAAA.akvcredstest.", Sub: eventGridObjectID,
-		Tid: tenantID, Uti: b64.EncodeToString([]byte(newID()[:16])), Ver: "1.0",
-	}, Roles: []string{EventGridWebhookRole}}
+	tid := cfg.EntraTenantID
+	var claims any
+	if cfg.EntraTokenV2 {
+		claims = deliveryClaimsV2{
+			Aud: cfg.EntraAudience, Iss: "https://" + clouds[0].loginHost + "/" + tid + "/v2.0",
+			Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(s.cfg.tokenLifetime).Unix(),
+			Aio: "E2ZgYJi/akvcredstest=", Azp: EventGridAppID, Azpacr: "2", Idtyp: "app",
+			Oid: eventGridObjectID, Rh: "0.AAAA.akvcredstest.", Roles: []string{EventGridWebhookRole},
+			Sub: eventGridObjectID, Tid: tid, Uti: b64.EncodeToString([]byte(newID()[:16])), Ver: "2.0",
+		}
+	} else {
+		iss := fmt.Sprintf(clouds[0].issuerFmt, tid)
+		claims = deliveryClaims{tokenClaims: tokenClaims{
+			Aud: cfg.EntraAudience, Iss: iss, Iat: now.Unix(), Nbf: now.Unix(),
+			Exp:   now.Add(s.cfg.tokenLifetime).Unix(),
+			Aio:   "E2ZgYJi/akvcredstest=",
+			Appid: EventGridAppID, Appidacr: "2", Idp: iss, Idtyp: "app",
+			Oid: eventGridObjectID, Rh: "0.AAAA.akvcredstest.", Sub: eventGridObjectID,
+			Tid: tid, Uti: b64.EncodeToString([]byte(newID()[:16])), Ver: "1.0",
+		}, Roles: []string{EventGridWebhookRole}}
+	}
 	hdr, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "x5t": k.kid, "kid": k.kid})
-	payload, _ := json.Marshal(c)
+	payload, _ := json.Marshal(claims)
 	signing := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
 	digest := sha256.Sum256([]byte(signing))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, k.key, crypto.SHA256, digest[:])
