@@ -28,6 +28,13 @@ Output formats (--output):
   json   an array of credential objects; password is "[REDACTED]" unless --reveal
   env    "export VAULT_SECRET='value'" lines for a POSIX shell (needs --reveal):
          eval "$(akvcreds fetch --vault myvault --output env --reveal)"
+  pem    certificates (secrets of content type application/x-pkcs12 or
+         application/x-pem-file, as Key Vault stores a certificate): with
+         --dir DIR, one file DIR/VAULT_SECRET.pem each (private key, then
+         the chain, leaf first; mode 0600; DIR created with mode 0700), and
+         a line per file on standard output; without --dir, the PEM to
+         standard output (needs --reveal). Other secrets are skipped with a
+         note.
 ` + authHelp + `
 Exit status: 0 all fetched, 1 some failed, 2 bad input, 3 authentication
 failed, 4 other failure.
@@ -37,19 +44,14 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := newFlagSet("fetch", stderr, fetchUsage)
 	var cf commonFlags
 	cf.register(fs)
-	output := fs.String("output", "table", "output `format`: table, json or env")
-	reveal := fs.Bool("reveal", false, "print secret values (table, json; required by env)")
+	output := fs.String("output", "table", "output `format`: table, json, env or pem")
+	reveal := fs.Bool("reveal", false, "print secret values (table, json; required by env, and by pem without --dir)")
+	dir := fs.String("dir", "", "with --output pem: write one PEM file per certificate into `DIR`")
 	if code, done := parse(fs, args); done {
 		return code
 	}
-	switch *output {
-	case "table", "json":
-	case "env":
-		if !*reveal {
-			return reportSetup(stderr, "fetch", usagef("--output env prints secret values: add --reveal to confirm"))
-		}
-	default:
-		return reportSetup(stderr, "fetch", usagef("unknown --output %q: use table, json or env", *output))
+	if err := checkOutput(*output, *reveal, *dir); err != nil {
+		return reportSetup(stderr, "fetch", err)
 	}
 
 	c, _, cleanup, code := cf.newClient("fetch", stdin, stderr, env)
@@ -69,6 +71,11 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer cancel()
 	creds, ferr := c.FetchCredentials(ctx)
 
+	if *output == "pem" {
+		res := writePEM(stdout, stderr, creds, *dir)
+		reportFailures(ctx, stderr, cf.timeout, len(creds), ferr)
+		return pemExitCode(res, len(creds), ferr)
+	}
 	var out bytes.Buffer
 	var err error
 	switch *output {
@@ -91,6 +98,34 @@ func runFetch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	reportFailures(ctx, stderr, cf.timeout, len(creds), ferr)
 	return exitCode(len(creds), ferr)
+}
+
+// checkOutput checks the output flags.
+func checkOutput(output string, reveal bool, dir string) error {
+	switch {
+	case output != "table" && output != "json" && output != "env" && output != "pem":
+		return usagef("unknown --output %q: use table, json, env or pem", output)
+	case dir != "" && output != "pem":
+		return usagef("--dir is for --output pem")
+	case output == "env" && !reveal:
+		return usagef("--output env prints secret values: add --reveal to confirm")
+	case output == "pem" && dir == "" && !reveal:
+		return usagef("--output pem without --dir prints private keys: give --dir DIR to write files, or add --reveal to confirm")
+	}
+	return nil
+}
+
+// pemExitCode is the exit status of --output pem: a file not written is a
+// failure too.
+func pemExitCode(res pemResult, fetched int, ferr error) int {
+	code := exitCode(fetched, ferr)
+	switch {
+	case res.failed == 0:
+		return code
+	case res.written > 0 || code == exitPartial:
+		return exitPartial
+	}
+	return exitFailure
 }
 
 // reportFailures writes one line per failure and a summary to stderr. Each
