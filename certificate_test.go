@@ -173,15 +173,6 @@ func TestCertificateMutualTLS(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, der []byte) *x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // Every way a certificate credential can be unusable fails its read with
 // ErrMalformed and a remedy that says what to fix; a secret of another
 // content type is fetched, and only Certificate refuses it. No error shows
