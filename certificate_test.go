@@ -492,3 +492,42 @@ func TestCertificateRedactionAndCache(t *testing.T) {
 		}
 	}
 }
+
+// With WithOpenTelemetry, a certificate expiring within the window adds
+// the event akvcreds.certificate.expiring to its read span, with the
+// secret, the leaf's expiry and thumbprint; a certificate outside the
+// window adds none.
+func TestCertificateExpiringSpanEvent(t *testing.T) {
+	t.Parallel()
+	rig := newOtelRig(t)
+	s := newServer(t)
+	soon, err := s.SetCertificate("otel-certs", "soon", akvcredstest.CertificateSpec{Key: "ec-p256", NotAfter: time.Now().Add(5 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetCertificate("otel-certs", "later", akvcredstest.CertificateSpec{Key: "ec-p256"}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("otel-certs"), rig.option())
+	if _, err := c.FetchCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	events := map[string][]string{} // by the read span's secret
+	for _, span := range rig.spans.GetSpans() {
+		for _, e := range span.Events {
+			if e.Name != "akvcreds.certificate.expiring" {
+				continue
+			}
+			var attrs []string
+			for _, a := range e.Attributes {
+				attrs = append(attrs, string(a.Key)+"="+a.Value.String())
+			}
+			events[attrOf(span, "akvcreds.secret")] = append(events[attrOf(span, "akvcreds.secret")], strings.Join(attrs, " "))
+		}
+	}
+	want := "akvcreds.secret=soon akvcreds.certificate.not_after=" + soon.Leaf.NotAfter.UTC().Format(time.RFC3339) +
+		" akvcreds.certificate.thumbprint=" + testutil.Thumbprint(soon.Leaf)
+	if len(events) != 1 || len(events["soon"]) != 1 || events["soon"][0] != want {
+		t.Errorf("events %v, want one on the read of soon: %s", events, want)
+	}
+}
