@@ -308,6 +308,9 @@ func (s *Server) deliveryHeaders(es *eventSub, aeg aegHeaders, contentType strin
 		h.Set("aeg-output-event-id", aeg.eventID)
 		if es.cfg.Schema == CloudEventSchemaV1_0 {
 			h.Set("aeg-metadata-version", "1.0")
+			// The CloudEvents webhook spec's Origin, which Event Grid sends
+			// with its deliveries (as captured from Event Grid webhooks).
+			h.Set("Origin", eventGridOrigin)
 		} else {
 			h.Set("aeg-data-version", "1")
 			h.Set("aeg-metadata-version", "1")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -301,7 +302,7 @@ func TestSecretNewVersionCreated(t *testing.T) {
 			wantHeaders := map[string]string{"Content-Type": wantCT, "aeg-event-type": "Notification",
 				"aeg-subscription-name": "ROT", "aeg-delivery-count": "0", "aeg-data-version": "1", "aeg-metadata-version": "1"}
 			if schema == akvcredstest.CloudEventSchemaV1_0 {
-				wantHeaders["aeg-data-version"], wantHeaders["aeg-metadata-version"] = "", "1.0"
+				wantHeaders["aeg-data-version"], wantHeaders["aeg-metadata-version"], wantHeaders["Origin"] = "", "1.0", "eventgrid.azure.net"
 			}
 			for k, v := range wantHeaders {
 				if got := r.header.Get(k); got != v {
@@ -820,5 +821,46 @@ func TestEventsHandler(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("DELETE: %d, want %d", resp.StatusCode, want)
 		}
+	}
+}
+
+// TestEventsEndpointDown: a webhook that is gone is a SocketError, retried
+// on the schedule, and the event arrives once it is back.
+func TestEventsEndpointDown(t *testing.T) {
+	t.Parallel()
+	s, clock := eventServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hook{reqs: make(chan hookReq, 10), origin: "eventgrid.azure.net"}
+	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(h.serve))
+	h.srv.Listener.Close()
+	h.srv.Listener = ln
+	h.srv.Start()
+	subscribe(t, s, akvcredstest.EventSubscription{Endpoint: h.srv.URL})
+	h.next(t)
+	addr := ln.Addr().String()
+	h.srv.Close() // the webhook goes away
+	s.SetSecret("kv", "s", "v")
+	flush(t, s)
+	d := s.EventDeliveries()
+	if last := d[len(d)-1]; last.Outcome != akvcredstest.DeliveryRetrying || last.Reason != "SocketError" || last.Status != 0 || last.Error == "" {
+		t.Fatalf("delivery %+v", last)
+	}
+	// Back on the same address: the retry after 10 s delivers.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	back := httptest.NewUnstartedServer(http.HandlerFunc(h.serve))
+	back.Listener.Close()
+	back.Listener = ln
+	back.Start()
+	defer back.Close()
+	clock.Advance(10 * time.Second)
+	flush(t, s)
+	if r := h.next(t); r.header.Get("aeg-delivery-count") != "1" {
+		t.Errorf("retry %v", r.header)
 	}
 }
