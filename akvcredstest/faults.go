@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -268,13 +269,20 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		rec := &statusRecorder{ResponseWriter: w}
+		// cut is a connection a fault took over: it is closed only once
+		// the request is logged, so a client that sees it close (and
+		// retries) never finds the request missing from the log.
+		var cut io.Closer
 		defer func() {
 			ri.Status = rec.status
 			s.logRequest(ri.Request)
+			if cut != nil {
+				_ = cut.Close()
+			}
 		}()
 
 		if !s.sleep(r.Context(), s.latency()) {
-			s.drop(w)
+			cut = s.drop(w)
 			return
 		}
 		faultHost := ri.Host
@@ -287,7 +295,7 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 			return
 		}
 		if !s.sleep(r.Context(), f.Delay) {
-			s.drop(w)
+			cut = s.drop(w)
 			return
 		}
 		if f.NextLink != "" {
@@ -295,7 +303,7 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 		}
 		switch {
 		case f.Drop:
-			s.drop(w)
+			cut = s.drop(w)
 		case f.Truncate:
 			buf := &bufferWriter{header: http.Header{}}
 			if f.Status != 0 {
@@ -304,7 +312,7 @@ func (s *Server) middleware(next http.Handler, imds bool) http.Handler {
 				next.ServeHTTP(buf, r)
 			}
 			rec.status = buf.status
-			s.truncate(w, buf)
+			cut = s.truncate(w, buf)
 		case f.Status != 0:
 			s.writeFault(rec, r, ri, f)
 		default:
@@ -355,17 +363,17 @@ func hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
 	return conn, rw
 }
 
-// drop closes the connection without a response.
-func (s *Server) drop(w http.ResponseWriter) {
+// drop takes over the connection to close it without a response; the
+// caller closes the connection it returns.
+func (s *Server) drop(w http.ResponseWriter) io.Closer {
 	conn, _ := hijack(w)
-	_ = conn.Close()
+	return conn
 }
 
 // truncate writes buf's status line, headers (with the full Content-Length)
-// and half its body, then closes the connection.
-func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
+// and half its body; the caller closes the connection it returns.
+func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) io.Closer {
 	conn, rw := hijack(w)
-	defer conn.Close()
 	status := buf.status
 	if status == 0 {
 		status = http.StatusOK
@@ -382,6 +390,7 @@ func (s *Server) truncate(w http.ResponseWriter, buf *bufferWriter) {
 	_, _ = bw.WriteString("\r\n")
 	_, _ = bw.Write(body[:len(body)/2])
 	_ = bw.Flush()
+	return conn
 }
 
 // writeFault answers with f.Status and an error body shaped for the host.
