@@ -115,6 +115,7 @@ type Client struct {
 	// certExpiry is the window of WithCertificateExpiry (0: none).
 	certExpiry time.Duration
 	tel        *telemetry.T // nil: nothing recorded (WithOpenTelemetry)
+	events     *receiver    // nil without WithEventGrid
 
 	mu    sync.Mutex
 	conns map[string]*vaultConn // by vault name
@@ -189,6 +190,9 @@ func New(opts ...Option) (*Client, error) {
 		return nil, invalid(s.auths[0].option, err)
 	}
 	c.cred = cred
+	if s.eventGrid != nil {
+		c.events = newReceiver(c, *s.eventGrid)
+	}
 	return c, nil
 }
 

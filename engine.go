@@ -95,6 +95,7 @@ type read struct {
 	err             *failure
 	filtered        bool // read, but left out by a filter
 	fromCache       bool
+	event           bool // a Watch's read for Event Grid events
 }
 
 // newScan prepares a scan of plans.

@@ -65,6 +65,7 @@ type settings struct {
 	tracers     trace.TracerProvider // nil: no spans
 	meters      metric.MeterProvider // nil: no metrics
 	certExpiry  time.Duration        // 0: no near-expiry warning
+	eventGrid   *EventGrid           // nil: no receiver
 	// Not options: set by the package's tests.
 	maxRetries     int
 	throttleBudget time.Duration

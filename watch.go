@@ -57,6 +57,18 @@ type Batch struct {
 	Cycle int       // 0 for the initial full fetch, then 1, 2, ...
 	Time  time.Time // when the cycle started
 
+	// Trigger is what started the cycle: "start" (cycle 0), "interval",
+	// "trigger" (WatchTrigger), "event" (Event Grid events, see
+	// WithEventGrid: only the secrets they named were read, nothing was
+	// listed) or "reconcile" (events asked for a full cycle:
+	// VaultAccessPolicyChanged, or more secrets named than
+	// EventGrid.MaxPending).
+	Trigger string
+	// Events is how many Event Grid events the cycle answers: those
+	// coalesced into its reads, or, for a full cycle, those pending when it
+	// started (its listing covers them).
+	Events int
+
 	// Added are credentials new to the handler, Changed those whose value
 	// or metadata changed (compare Version to tell a new value from new
 	// metadata), Removed the last credential the handler saw of each secret
@@ -139,6 +151,13 @@ type Batch struct {
 // reported once in Batch.Errors (Secret "", ErrForbidden) and logged; it
 // does not count as a failure.
 //
+// With WithEventGrid, a running Watch also reacts to Key Vault's events
+// (see Client.ServeHTTP): an event for a secret it watches starts a cycle
+// at once that reads only the secrets named by events (Batch.Trigger
+// "event"), without waiting for the interval, which then only paces the
+// safety reconcile that catches lost events: use an hour. Events do not
+// postpone that reconcile.
+//
 // handler runs on Watch's goroutine, one batch at a time; the next wait
 // starts when it returns, and it may call the Client. Watch returns only
 // when ctx ends, with ctx.Err() — after every request it started has
@@ -175,6 +194,24 @@ type watcher struct {
 	handler  func(Batch) error
 	trigger  <-chan time.Time
 	summary  *Batch
+	q        *eventQueue // nil without WithEventGrid
+}
+
+// The triggers of a cycle (Batch.Trigger).
+const (
+	triggerStart     = "start"
+	triggerInterval  = "interval"
+	triggerManual    = "trigger"
+	triggerEvent     = "event"
+	triggerReconcile = "reconcile"
+)
+
+// cycleWork is what a cycle is to do: a full cycle, or (trigger "event")
+// read the targets, by vault name.
+type cycleWork struct {
+	trigger string
+	targets map[string][]secretRef
+	events  int
 }
 
 // watchVault is what a Watch knows about one vault.
@@ -212,10 +249,21 @@ func (w *watcher) run(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if rc := w.c.events; rc != nil {
+		var detach func()
+		w.q, detach = rc.attach(w.scope())
+		defer detach()
+	}
 	failures := 0
+	work := cycleWork{trigger: triggerStart}
+	var due time.Time // of the next full cycle
 	for n := 0; ; n++ {
+		event := work.trigger == triggerEvent
+		if !event && w.q != nil {
+			work.events += w.q.drain() // the full cycle covers them
+		}
 		start := time.Now()
-		b, failed := w.cycle(ctx, n)
+		b, failed := w.cycle(ctx, n, work)
 		took := time.Since(start)
 		if err := ctx.Err(); err != nil {
 			return err // the unfinished cycle is not delivered
@@ -225,33 +273,109 @@ func (w *watcher) run(ctx context.Context) error {
 			streak = failures + 1
 		}
 		b.Next = w.wait(streak)
+		if event {
+			b.Next = max(time.Until(due), 1) // events do not postpone the full cycle
+		}
 		if w.summary != nil {
 			*w.summary = b
 		}
 		err := w.deliver(ctx, b)
-		if err != nil && !failed {
-			streak = failures + 1
-			b.Next = w.wait(streak) // the handler failed: back off too
+		if !event {
+			if err != nil && !failed {
+				streak = failures + 1
+				b.Next = w.wait(streak) // the handler failed: back off too
+			}
+			failures = streak
+			due = time.Now().Add(b.Next)
 		}
-		failures = streak
 		w.logCycle(ctx, b, failures, took, err)
-		if err := w.sleep(ctx, b.Next); err != nil {
+		if work, err = w.sleep(ctx, due); err != nil {
 			return err
 		}
 	}
 }
 
-// sleep waits d, or for the trigger, or for ctx to end.
-func (w *watcher) sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleep waits until due, or for the trigger, or for events' work (paced by
+// the queue's bucket), or for ctx to end, and returns the next cycle's
+// work.
+func (w *watcher) sleep(ctx context.Context, due time.Time) (cycleWork, error) {
+	t := time.NewTimer(time.Until(due))
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-w.trigger:
+	var signal <-chan struct{}
+	if w.q != nil {
+		signal = w.q.signal
 	}
-	return nil
+	for {
+		var retry <-chan time.Time
+		var rt *time.Timer
+		if w.q != nil {
+			ew, wait, ok := w.q.take()
+			if ok {
+				return w.eventWork(ew), nil
+			}
+			if wait > 0 {
+				rt = time.NewTimer(wait)
+				retry = rt.C
+			}
+		}
+		var work cycleWork
+		select {
+		case <-ctx.Done():
+			return work, ctx.Err()
+		case <-t.C:
+			work.trigger = triggerInterval
+		case <-w.trigger:
+			work.trigger = triggerManual
+		case <-signal:
+		case <-retry:
+		}
+		if rt != nil {
+			rt.Stop()
+		}
+		if work.trigger != "" {
+			return work, nil
+		}
+	}
+}
+
+// eventWork turns what the queue gave into a cycle's work.
+func (w *watcher) eventWork(ew eventWork) cycleWork {
+	if ew.all || len(ew.reconcile) > 0 {
+		return cycleWork{trigger: triggerReconcile, events: ew.events}
+	}
+	work := cycleWork{trigger: triggerEvent, events: ew.events, targets: map[string][]secretRef{}}
+	for _, t := range ew.targets {
+		work.targets[t.vault] = append(work.targets[t.vault], secretRef{name: t.secret})
+	}
+	return work
+}
+
+// scope is what the Watch reads, for routing events to it.
+func (w *watcher) scope() scope {
+	sc := scope{}
+	for _, wv := range w.vaults {
+		sc[wv.plan.ref.name] = namedSet(wv.plan.named)
+	}
+	return sc
+}
+
+// targets returns the secrets of wv an event cycle reads: for named
+// secrets, spelt as the plan names them.
+func (wv *watchVault) targets(work cycleWork) []secretRef {
+	refs := []secretRef{}
+	for _, t := range work.targets[wv.plan.ref.name] {
+		if wv.plan.named == nil {
+			refs = append(refs, t)
+			continue
+		}
+		for _, n := range wv.plan.named {
+			if n.version == "" && strings.EqualFold(n.name, t.name) {
+				refs = append(refs, n)
+				break
+			}
+		}
+	}
+	return refs
 }
 
 // deliver hands b to the handler and, when it accepts it, records what it
@@ -292,26 +416,19 @@ func (w *watcher) wait(failures int) time.Duration {
 
 // cycle scans the vaults and applies the outcome to what the watcher knows.
 // failed reports a failed listing or transient failure.
-func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
-	plans := make([]vaultPlan, len(w.vaults))
-	direct := make([]bool, len(w.vaults))
-	for i, wv := range w.vaults {
-		plans[i] = wv.plan
-		// Named secrets are read directly in the first cycle and in direct
-		// cycles; otherwise the vault is listed to see what changed.
-		direct[i] = wv.plan.named != nil && (n == 0 || wv.direct > 0)
-		if n > 0 && wv.direct > 0 {
-			wv.direct--
-		}
-	}
+func (w *watcher) cycle(ctx context.Context, n int, work cycleWork) (Batch, bool) {
+	event := work.trigger == triggerEvent
+	plans, direct := w.plan(n, work)
 	ctx, span := w.c.startCall(ctx, telemetry.SpanWatchCycle)
 	sc := w.c.newScan(plans, false)
 	for i, vs := range sc.vaults {
 		vs.list = !direct[i]
 	}
-	sc.need = func(vs *vaultScan, info SecretInfo) bool {
-		e := w.vaults[vs.idx].known[watchKey(info.Secret, info.Version)]
-		return needRead(e, info, w.c.now()) || (e != nil && e.cert != w.c.certStateOf(&e.cred, sc.start))
+	if !event {
+		sc.need = func(vs *vaultScan, info SecretInfo) bool {
+			e := w.vaults[vs.idx].known[watchKey(info.Secret, info.Version)]
+			return needRead(e, info, w.c.now()) || (e != nil && e.cert != w.c.certStateOf(&e.cred, sc.start))
+		}
 	}
 	sc.run(ctx)
 	if ctx.Err() != nil {
@@ -321,14 +438,20 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 		}
 		return Batch{}, false
 	}
-	b := Batch{Cycle: n, Time: sc.start.Round(0)}
+	b := Batch{Cycle: n, Time: sc.start.Round(0), Trigger: work.trigger, Events: work.events}
 	failed := false
 	for i, vs := range sc.vaults {
+		if event {
+			w.vaults[i].placeEventReads(vs)
+		}
 		if w.applyVault(ctx, &b, w.vaults[i], vs, n) {
 			failed = true
 		}
 	}
 	sc.count(&b)
+	if event {
+		b.Vaults = len(work.targets)
+	}
 	b.Failed = len(b.Errors)
 	w.diff(&b)
 	b.CertificatesExpiring = w.c.countExpiring(b.Current, sc.start)
@@ -338,6 +461,27 @@ func (w *watcher) cycle(ctx context.Context, n int) (Batch, bool) {
 	return b, failed
 }
 
+// plan returns what a cycle reads of each vault, and whether the vault is
+// read directly (not listed).
+func (w *watcher) plan(n int, work cycleWork) ([]vaultPlan, []bool) {
+	plans := make([]vaultPlan, len(w.vaults))
+	direct := make([]bool, len(w.vaults))
+	for i, wv := range w.vaults {
+		plans[i] = wv.plan
+		if work.trigger == triggerEvent {
+			plans[i].named, direct[i] = wv.targets(work), true // never listed
+			continue
+		}
+		// Named secrets are read directly in the first cycle and in direct
+		// cycles; otherwise the vault is listed to see what changed.
+		direct[i] = wv.plan.named != nil && (n == 0 || wv.direct > 0)
+		if n > 0 && wv.direct > 0 {
+			wv.direct--
+		}
+	}
+	return plans, direct
+}
+
 // endCycle records a cycle's outcome and ends its span (nil: none).
 func (w *watcher) endCycle(ctx context.Context, span trace.Span, b *Batch) {
 	if span != nil {
@@ -345,6 +489,20 @@ func (w *watcher) endCycle(ctx context.Context, span trace.Span, b *Batch) {
 			telemetry.KeyChanged.Int(len(b.Changed)), telemetry.KeyRemoved.Int(len(b.Removed)))
 	}
 	w.c.endCall(ctx, span, b, false, b.Errors)
+}
+
+// placeEventReads gives an event cycle's reads of wv their place among the
+// named secrets (or -1 for a listed vault), and marks them as event reads.
+func (wv *watchVault) placeEventReads(vs *vaultScan) {
+	for _, r := range vs.reads {
+		r.event, r.order = true, -1
+		for i, n := range wv.plan.named {
+			if n.version == "" && strings.EqualFold(n.name, r.secret) {
+				r.order = i
+				break
+			}
+		}
+	}
 }
 
 // needRead reports whether a secret must be read: it is new, its updated
@@ -443,6 +601,10 @@ func (w *watcher) applyRead(ctx context.Context, b *Batch, wv *watchVault, r *re
 		}
 		b.Errors = append(b.Errors, w.c.fetchError(ctx, r.vs.ref.name, r.secret, r.version, r.err))
 		return k == kindThrottled || k == kindUnavailable || k == kindUnauthenticated
+	}
+	if r.event && wv.plan.named == nil && outsideValidity(r.cred.NotBefore, r.cred.Expires, w.c.now()) != "" {
+		w.remove(wv, key) // a listing would leave it out: expired or not yet valid
+		return false
 	}
 	prev := wv.known[key]
 	e := &watchEntry{cred: r.cred, order: r.order, firstSeen: r.done,

@@ -17,6 +17,10 @@ type Cloud struct {
 	// AuthorityHost is the Entra ID authority host URL with its trailing
 	// slash, e.g. "https://login.microsoftonline.com/".
 	AuthorityHost string
+	// STSHost is the host URL, with its trailing slash, of the issuer of
+	// Entra ID's v1.0 access tokens ("https://sts.windows.net/"): their iss
+	// is STSHost + tenant ID + "/".
+	STSHost string
 	// VaultResource is the Key Vault resource named by the authentication
 	// challenge and used as the token audience, without trailing slash,
 	// e.g. "https://vault.azure.net".
@@ -29,6 +33,7 @@ func Public() Cloud {
 		Name:          "AzurePublic",
 		VaultSuffix:   ".vault.azure.net",
 		AuthorityHost: "https://login.microsoftonline.com/",
+		STSHost:       "https://sts.windows.net/",
 		VaultResource: "https://vault.azure.net",
 	}
 }
@@ -39,6 +44,7 @@ func China() Cloud {
 		Name:          "AzureChina",
 		VaultSuffix:   ".vault.azure.cn",
 		AuthorityHost: "https://login.chinacloudapi.cn/",
+		STSHost:       "https://sts.chinacloudapi.cn/",
 		VaultResource: "https://vault.azure.cn",
 	}
 }
@@ -49,6 +55,7 @@ func USGovernment() Cloud {
 		Name:          "AzureUSGovernment",
 		VaultSuffix:   ".vault.usgovcloudapi.net",
 		AuthorityHost: "https://login.microsoftonline.us/",
+		STSHost:       "https://login.microsoftonline.us/",
 		VaultResource: "https://vault.usgovcloudapi.net",
 	}
 }

@@ -5,17 +5,17 @@ import "testing"
 func TestClouds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		got                               Cloud
-		name, suffix, authority, resource string
+		got                                    Cloud
+		name, suffix, authority, sts, resource string
 	}{
-		{Public(), "AzurePublic", ".vault.azure.net", "https://login.microsoftonline.com/", "https://vault.azure.net"},
-		{China(), "AzureChina", ".vault.azure.cn", "https://login.chinacloudapi.cn/", "https://vault.azure.cn"},
-		{USGovernment(), "AzureUSGovernment", ".vault.usgovcloudapi.net", "https://login.microsoftonline.us/", "https://vault.usgovcloudapi.net"},
+		{Public(), "AzurePublic", ".vault.azure.net", "https://login.microsoftonline.com/", "https://sts.windows.net/", "https://vault.azure.net"},
+		{China(), "AzureChina", ".vault.azure.cn", "https://login.chinacloudapi.cn/", "https://sts.chinacloudapi.cn/", "https://vault.azure.cn"},
+		{USGovernment(), "AzureUSGovernment", ".vault.usgovcloudapi.net", "https://login.microsoftonline.us/", "https://login.microsoftonline.us/", "https://vault.usgovcloudapi.net"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			want := Cloud{Name: tt.name, VaultSuffix: tt.suffix, AuthorityHost: tt.authority, VaultResource: tt.resource}
+			want := Cloud{Name: tt.name, VaultSuffix: tt.suffix, AuthorityHost: tt.authority, STSHost: tt.sts, VaultResource: tt.resource}
 			if tt.got != want {
 				t.Errorf("got %+v, want %+v", tt.got, want)
 			}
