@@ -634,10 +634,9 @@ func TestEventGridReconcile(t *testing.T) {
 			c := egClient(t, s, akvcreds.EventGrid{MaxPending: 2, MaxReadsPerSecond: 1}, akvcreds.WithClock(clock.Now))
 			w := startWatch(t, s, c)
 			w.next(t)
-			clock.Advance(time.Hour) // a token, and the reconcile gap passed
-			w.answer(t, nil)
 			s.ResetRequests()
-			notify(t, c, tt.events...)
+			notify(t, c, tt.events...) // while the handler holds cycle 0: all pending together
+			w.answer(t, nil)
 			b := w.next(t)
 			if b.Trigger != "reconcile" || b.Events != len(tt.events) || b.ListPages != 1 {
 				t.Errorf("trigger %q, events %d, list pages %d; want reconcile, %d, 1", b.Trigger, b.Events, b.ListPages, len(tt.events))
