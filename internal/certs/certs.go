@@ -149,7 +149,13 @@ func parseKeyBlock(b *pem.Block) (k crypto.PrivateKey, isKey bool, err error) {
 // of the file and its private key. It reads the legacy algorithms
 // (RC2/3DES with a SHA-1 MAC) and the modern ones (AES-256 with PBKDF2 and
 // a SHA-256 MAC, OpenSSL 3's default).
+//
+// A file asking for more than MaxIterations key-derivation iterations is
+// refused (ErrUnreadable) before any is run.
 func DecodePKCS12(der []byte, password string) ([]*x509.Certificate, crypto.PrivateKey, error) {
+	if !iterationsWithin(der, 0) {
+		return nil, nil, fail(ErrUnreadable, "the PKCS#12 data asks for more than %d key-derivation iterations, which akvcreds refuses (Key Vault and OpenSSL use 2,048): re-export it with the defaults", MaxIterations)
+	}
 	key, leaf, cas, err := pkcs12.DecodeChain(der, password)
 	if err == nil {
 		return append([]*x509.Certificate{leaf}, cas...), key, nil
