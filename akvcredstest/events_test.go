@@ -64,15 +64,9 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(cmp(h.validStatus, http.StatusOK))
 	case r.Header.Get("aeg-event-type") == "SubscriptionValidation":
-		var evs []struct {
-			Data struct {
-				ValidationCode string `json:"validationCode"`
-			} `json:"data"`
-		}
-		_ = json.Unmarshal(body, &evs)
-		code := "wrong"
-		if len(evs) == 1 && !h.badCode {
-			code = evs[0].Data.ValidationCode
+		code := validationCode(body)
+		if h.badCode {
+			code = "wrong"
 		}
 		w.WriteHeader(cmp(h.validStatus, http.StatusOK))
 		_ = json.NewEncoder(w).Encode(map[string]string{"validationResponse": code})
@@ -83,6 +77,25 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(status)
 	}
+}
+
+// validationCode is the code of a SubscriptionValidationEvent body.
+func validationCode(body []byte) string {
+	var evs []struct {
+		Data struct {
+			ValidationCode string `json:"validationCode"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &evs) != nil || len(evs) != 1 {
+		return ""
+	}
+	return evs[0].Data.ValidationCode
+}
+
+// answerValidation answers a validation handshake properly.
+func answerValidation(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	_ = json.NewEncoder(w).Encode(map[string]string{"validationResponse": validationCode(body)})
 }
 
 func cmp(v, def int) int {
