@@ -130,7 +130,9 @@ type Batch struct {
 // A credential is removed only when Key Vault says it is gone: the secret is
 // missing from a complete listing of its vault, is listed disabled (or, when
 // vaults are listed, expired or not yet valid), or a read answers 404 or
-// "disabled". A failed listing or read keeps the last good credential and
+// "disabled" — or, for a certificate credential, when its leaf expires or
+// is not valid yet (a held certificate is read again when its leaf expires
+// or enters WithCertificateExpiry's window). A failed listing or read keeps the last good credential and
 // reports the failure in Batch.Errors. After a cycle with a failed listing
 // or a transient failure (throttling, network, 5xx, authentication), or a
 // handler error, the wait doubles, up to eight intervals. With WithCache,
