@@ -55,7 +55,11 @@
 // [Client.Watch] keeps credentials current: it lists the vaults every
 // interval, re-reads only what changed, and hands a [Batch] of what was
 // added, changed and removed to a handler; a handler that fails sees the
-// same changes again. [WithCache] serves repeat fetches from memory, and
+// same changes again. With [WithEventGrid] the Client is also the webhook
+// of an Azure Event Grid subscription on the vaults ([Client.ServeHTTP]):
+// a running Watch reads a rotated secret as soon as Key Vault's event
+// arrives, and its interval becomes a safety reconcile.
+// [WithCache] serves repeat fetches from memory, and
 // keeps serving them for up to another time to live, marked Stale, while
 // Key Vault cannot be reached.
 //
