@@ -1,10 +1,12 @@
 package akvcredstest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -511,4 +513,113 @@ func pemTypes(s string) string {
 		}
 	}
 	return strings.Join(types, ",")
+}
+
+// TestGetCertificate reads certificates through GET /certificates/{name}
+// [/{version}]: id, kid and sid share the version; cer is the leaf, x5t its
+// SHA-1 thumbprint; the policy reflects the spec; an unknown certificate,
+// or a secret that backs none, is Azure's recorded 404 CertificateNotFound.
+func TestGetCertificate(t *testing.T) {
+	t.Parallel()
+	s, tok := goldenServer(t)
+	first, err := s.SetCertificate("golden", "web", akvcredstest.CertificateSpec{Key: "ec-p384", DNSNames: []string{"web.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.SetCertificate("golden", "web", akvcredstest.CertificateSpec{Key: "ec-p256", ContentType: pemType, SignedByCA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetSecret("golden", "plain", "v")
+	type bundle struct {
+		ID, Kid, Sid, X5t, Cer string
+		Attributes             struct {
+			Enabled  bool
+			Nbf, Exp int64
+		}
+		Policy struct {
+			KeyProps struct {
+				Kty string
+				Crv string
+			} `json:"key_props"`
+			SecretProps struct {
+				ContentType string
+			} `json:"secret_props"`
+			X509Props struct {
+				Subject string
+				Sans    struct {
+					DNSNames []string `json:"dns_names"`
+				} `json:"sans"`
+				ValidityMonths int `json:"validity_months"`
+			} `json:"x509_props"`
+			Issuer struct{ Name string }
+		}
+	}
+	for _, tc := range []struct {
+		path                     string
+		want                     *akvcredstest.Certificate
+		crv, contentType, issuer string
+		dnsNames                 int
+	}{
+		{"web", second, "P-256", pemType, "Unknown", 0},
+		{"web/" + first.Version, first, "P-384", pfxType, "Self", 1},
+	} {
+		resp, body := do(t, s, http.MethodGet, "https://golden.vault.azure.net/certificates/"+tc.path+"?api-version=7.5", tok, nil)
+		var b bundle
+		if err := json.Unmarshal(body, &b); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v %s", tc.path, resp.StatusCode, err, body)
+		}
+		v := tc.want.Version
+		if b.ID != "https://golden.vault.azure.net/certificates/web/"+v || b.Kid != "https://golden.vault.azure.net/keys/web/"+v ||
+			b.Sid != "https://golden.vault.azure.net/secrets/web/"+v {
+			t.Errorf("%s: id %s kid %s sid %s", tc.path, b.ID, b.Kid, b.Sid)
+		}
+		der, _ := base64.StdEncoding.DecodeString(b.Cer)
+		sum := sha1.Sum(tc.want.Leaf.Raw)
+		if !bytes.Equal(der, tc.want.Leaf.Raw) || b.X5t != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			t.Errorf("%s: cer or x5t is not the leaf's", tc.path)
+		}
+		p := b.Policy
+		if p.KeyProps.Kty != "EC" || p.KeyProps.Crv != tc.crv || p.SecretProps.ContentType != tc.contentType ||
+			p.Issuer.Name != tc.issuer || p.X509Props.Subject != "CN=web" || len(p.X509Props.Sans.DNSNames) != tc.dnsNames ||
+			p.X509Props.ValidityMonths != 12 {
+			t.Errorf("%s: policy %+v", tc.path, p)
+		}
+		if !b.Attributes.Enabled || b.Attributes.Exp != tc.want.Leaf.NotAfter.Unix() {
+			t.Errorf("%s: attributes %+v", tc.path, b.Attributes)
+		}
+	}
+
+	for _, name := range []string{"nosuch", "plain"} {
+		resp, body := do(t, s, http.MethodGet, "https://golden.vault.azure.net/certificates/"+name+"/?api-version=7.3", tok, nil)
+		want := `{"error":{"code":"CertificateNotFound","message":"A certificate with (name/id) ` + name +
+			` was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"}}`
+		if resp.StatusCode != http.StatusNotFound || string(body) != want {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	if n := s.Count(akvcredstest.KindGetCertificate); n != 4 {
+		t.Errorf("%d get-certificate requests logged, want 4", n)
+	}
+}
+
+// TestGetCertificateForbidden: without Get, a certificate get is refused in
+// the vault's permission model, naming certificates, not secrets.
+func TestGetCertificateForbidden(t *testing.T) {
+	t.Parallel()
+	s, tok := goldenServer(t)
+	if _, err := s.SetCertificate("golden", "web", akvcredstest.CertificateSpec{Key: "ec-p256"}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetPermissions("golden", akvcredstest.DefaultClientID, akvcredstest.Permissions{List: true})
+	resp, body := do(t, s, http.MethodGet, "https://golden.vault.azure.net/certificates/web?api-version=7.5", tok, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Microsoft.KeyVault/vaults/certificates/read") ||
+		!strings.Contains(string(body), "/certificates/web") {
+		t.Errorf("RBAC: %d %s", resp.StatusCode, body)
+	}
+	s.AddVault("golden", akvcredstest.VaultAccessPolicy())
+	resp, body = do(t, s, http.MethodGet, "https://golden.vault.azure.net/certificates/web?api-version=7.5", tok, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "does not have certificates get permission") {
+		t.Errorf("access policy: %d %s", resp.StatusCode, body)
+	}
 }

@@ -414,9 +414,9 @@ func (s *Server) secretLocked(vaultName, name string) *secret {
 // managed identity's client ID, or SystemAssigned. Without a SetPermissions
 // call every registered identity may get and list secrets in every vault.
 // Setting a secret (PUT) and updating its properties (PATCH) are allowed to
-// every authenticated identity. Get and get-deleted need Get; list, list
-// versions and list-deleted need List; delete, recover, purge, backup and
-// restore are allowed to a principal with either.
+// every authenticated identity. Get, get-deleted and get-certificate need
+// Get; list, list versions and list-deleted need List; delete, recover,
+// purge, backup and restore are allowed to a principal with either.
 func (s *Server) SetPermissions(vaultName, principal string, p Permissions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -72,8 +72,12 @@
 // certificate's PKCS#12 secret to PEM (a PFX a client stored itself is not
 // converted: 400); every other transformation is 400 BadParameter ("The
 // 'PEM' to 'PFX' transformation is not supported. Only PFX to PEM
-// transformation is supported."). The certificates API (/certificates) and
-// the keys API are not emulated.
+// transformation is supported."). GET /certificates/{name}[/{version}]
+// answers the certificate as Key Vault does (id, kid, sid, x5t, cer,
+// attributes, and the policy it was made with: issuer "Self", or "Unknown"
+// for the CA's) or 404 CertificateNotFound; it needs the Get permission
+// (access policy "certificates get", RBAC certificates/read). The rest of
+// the certificates API and the keys API are not emulated.
 //
 // Soft delete is always on, as in every vault today: a delete keeps the
 // secret with all its versions among the vault's deleted secrets until its

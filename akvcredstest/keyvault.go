@@ -151,6 +151,7 @@ var kvHandlers = map[RequestKind]func(*kvCall){
 	KindListDeletedSecrets: (*kvCall).listDeletedSecrets,
 	KindRecoverSecret:      (*kvCall).recoverDeletedSecret,
 	KindPurgeSecret:        (*kvCall).purgeDeletedSecret,
+	KindGetCertificate:     (*kvCall).getCertificate,
 }
 
 // vaultAndTenant returns the vault called name (nil if there is none) and
@@ -277,6 +278,8 @@ func (k *kvCall) parse() bool {
 // access policy and the action of an RBAC role.
 type kvPermission struct {
 	op, action string
+	// objects is "certificates" for a certificate request, "" for secrets.
+	objects string
 }
 
 // kvPermissions lists the permission each request kind needs; a kind not
@@ -285,16 +288,17 @@ type kvPermission struct {
 // permission"); the RBAC actions are the secrets data actions of Key Vault's
 // built-in roles.
 var kvPermissions = map[RequestKind]kvPermission{
-	KindGetSecret:          {"get", "Microsoft.KeyVault/vaults/secrets/getSecret/action"},
-	KindListSecrets:        {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindListVersions:       {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindDeleteSecret:       {"delete", "Microsoft.KeyVault/vaults/secrets/delete"},
-	KindGetDeletedSecret:   {"get", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindListDeletedSecrets: {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"},
-	KindRecoverSecret:      {"recover", "Microsoft.KeyVault/vaults/secrets/recover/action"},
-	KindPurgeSecret:        {"purge", "Microsoft.KeyVault/vaults/secrets/purge/action"},
-	KindBackupSecret:       {"backup", "Microsoft.KeyVault/vaults/secrets/backup/action"},
-	KindRestoreSecret:      {"restore", "Microsoft.KeyVault/vaults/secrets/restore/action"},
+	KindGetSecret:          {"get", "Microsoft.KeyVault/vaults/secrets/getSecret/action", ""},
+	KindListSecrets:        {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", ""},
+	KindListVersions:       {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", ""},
+	KindDeleteSecret:       {"delete", "Microsoft.KeyVault/vaults/secrets/delete", ""},
+	KindGetDeletedSecret:   {"get", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", ""},
+	KindListDeletedSecrets: {"list", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", ""},
+	KindRecoverSecret:      {"recover", "Microsoft.KeyVault/vaults/secrets/recover/action", ""},
+	KindPurgeSecret:        {"purge", "Microsoft.KeyVault/vaults/secrets/purge/action", ""},
+	KindBackupSecret:       {"backup", "Microsoft.KeyVault/vaults/secrets/backup/action", ""},
+	KindRestoreSecret:      {"restore", "Microsoft.KeyVault/vaults/secrets/restore/action", ""},
+	KindGetCertificate:     {"get", "Microsoft.KeyVault/vaults/certificates/read", "certificates"},
 }
 
 // authorize answers 403 when the caller lacks the permission the request
@@ -304,15 +308,19 @@ func (k *kvCall) authorize() bool {
 	if !needed || k.s.allowed(k.v, k.claims, p.op) {
 		return true
 	}
+	objects := p.objects
+	if objects == "" {
+		objects = "secrets"
+	}
 	if k.v.accessPolicy {
 		k.fail(http.StatusForbidden, "Forbidden", fmt.Sprintf(
-			"The user, group or application '%s' does not have secrets %s permission on key vault '%s'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-			k.caller(), p.op, k.vaultDesc()), "AccessDenied")
+			"The user, group or application '%s' does not have %s %s permission on key vault '%s'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+			k.caller(), objects, p.op, k.vaultDesc()), "AccessDenied")
 		return false
 	}
 	resource := "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/emulator/providers/microsoft.keyvault/vaults/" + k.v.name
 	if k.route.secret != "" {
-		resource += "/secrets/" + k.route.secret
+		resource += "/" + objects + "/" + k.route.secret
 	}
 	k.fail(http.StatusForbidden, "Forbidden", fmt.Sprintf(
 		"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: %s\r\nAction: '%s'\r\nResource: '%s'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: %s\r\n",

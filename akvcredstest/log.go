@@ -44,6 +44,9 @@ const (
 	KindRecoverSecret RequestKind = "recover-secret"
 	// KindPurgeSecret is a Key Vault purge of a deleted secret.
 	KindPurgeSecret RequestKind = "purge-secret"
+	// KindGetCertificate is a Key Vault get of a certificate (latest or a
+	// version), GET /certificates/{name}[/{version}].
+	KindGetCertificate RequestKind = "get-certificate"
 	// KindToken is a request to the Entra ID token endpoint.
 	KindToken RequestKind = "token"
 	// KindIMDS is a request to the managed-identity (IMDS) token endpoint.
@@ -221,6 +224,8 @@ var vaultRoutes = map[string]RequestKind{
 	"GET deletedsecrets/*":          KindGetDeletedSecret,
 	"DELETE deletedsecrets/*":       KindPurgeSecret,
 	"POST deletedsecrets/*/recover": KindRecoverSecret,
+	"GET certificates/*":            KindGetCertificate,
+	"GET certificates/*/*":          KindGetCertificate,
 }
 
 // unnamedKinds are the request kinds whose path names no secret.
@@ -254,7 +259,7 @@ func parseVaultPath(method, p string) vaultRoute {
 	switch {
 	case unnamedKinds[route.kind]:
 		route.secret = ""
-	case len(parts) == 3 && (route.kind == KindGetSecret || route.kind == KindUpdateSecret):
+	case len(parts) == 3 && (route.kind == KindGetSecret || route.kind == KindUpdateSecret || route.kind == KindGetCertificate):
 		route.version = parts[2]
 	}
 	return route
