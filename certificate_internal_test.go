@@ -70,3 +70,41 @@ func TestCertificateHolder(t *testing.T) {
 		t.Errorf("a credential made without a fetch: %v, %v", tc, err)
 	}
 }
+
+// BenchmarkCertificate: the cost of a certificate credential's first
+// Certificate call (the parse, once per version read) by form and key, and
+// of every later call (the shared parse).
+func BenchmarkCertificate(b *testing.B) {
+	ec := testutil.NewCert(testutil.CertSpec{Key: testutil.ECDSAKey(0)})
+	rsa := testutil.NewCert(testutil.CertSpec{Key: testutil.RSAKey(0)})
+	for _, bc := range []struct {
+		name, ct, value string
+	}{
+		{"pkcs12-rsa", contentTypePKCS12, base64.StdEncoding.EncodeToString(rsa.PKCS12("", false))},
+		{"pkcs12-ecdsa", contentTypePKCS12, base64.StdEncoding.EncodeToString(ec.PKCS12("", false))},
+		{"pem-rsa", contentTypePEM, string(rsa.PEM())},
+		{"pem-ecdsa", contentTypePEM, string(ec.PEM())},
+	} {
+		info := SecretInfo{Vault: "v", Secret: "s", ContentType: bc.ct}
+		b.Run(bc.name+"/first", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := newCredential(info, "", bc.value).Certificate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"/later", func(b *testing.B) {
+			cred := newCredential(info, "", bc.value)
+			if _, err := cred.Certificate(); err != nil { // the parse, before the timer
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cred.Certificate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
