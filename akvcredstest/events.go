@@ -116,8 +116,10 @@ type EventSubscription struct {
 	// EntraTokenV2 makes the tokens v2 access tokens, as Entra ID issues
 	// for a webhook app whose manifest sets accessTokenAcceptedVersion to 2:
 	// iss https://login.microsoftonline.com/TENANT/v2.0, azp (not appid)
-	// EventGridAppID, ver "2.0". Default: false (v1 tokens, as for the
-	// manifest's default null).
+	// EventGridAppID, ver "2.0". Entra always puts the app's client ID in
+	// a v2 token's aud: give EntraAudience as the client ID then (the
+	// server does not map URIs to IDs). Default: false (v1 tokens, as for
+	// the manifest's default null).
 	EntraTokenV2 bool
 	// RootCAs are the certificate authorities trusted for an https
 	// Endpoint. Default: nil, the system's.
