@@ -228,8 +228,12 @@ func TestCertificateFailures(t *testing.T) {
 			if !strings.Contains(fe.Remedy, tt.remedy) {
 				t.Errorf("remedy %q, want it to contain %q", fe.Remedy, tt.remedy)
 			}
+			js, _ := json.Marshal(fe)
+			var logged bytes.Buffer
+			slog.New(slog.NewJSONHandler(&logged, nil)).Error("fetch", "err", err, "fe", fe)
+			shown := fmt.Sprintf("%v %+v %#v %s", err, fe, fe, js) + logged.String()
 			for _, k := range [][]byte{leaf.KeyPEM(), other.KeyPEM()} {
-				testutil.NoKeyMaterial(t, fmt.Sprintf("%v %+v %#v", err, fe, fe), k)
+				testutil.NoKeyMaterial(t, shown, k)
 			}
 			if strings.Contains(err.Error(), tt.value) {
 				t.Errorf("the error shows the value: %v", err)

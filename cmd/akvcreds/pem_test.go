@@ -170,3 +170,27 @@ func TestFetchPEMFlags(t *testing.T) {
 		}
 	})
 }
+
+// A certificate credential that cannot be used (here: its key is not in
+// the value, as for a non-exportable key) is listed with its remedy, as
+// every failure is, and never written; the others are (exit 1).
+func TestFetchPEMFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	leaf := testutil.NewCert(testutil.CertSpec{CommonName: "no-key", Key: testutil.ECDSAKey(0)})
+	var certs map[string]*akvcredstest.Certificate
+	_, r := cmdCase{setup: func(t *testing.T, e *emu) {
+		certs = seedCerts(t, e)
+		e.srv.SetSecret("app-vault", "no-key", string(leaf.CertPEM()), akvcredstest.ContentType("application/x-pem-file"), akvcredstest.Managed())
+	}, args: fetchArgs("--output", "pem", "--dir", dir), code: exitPartial}.run(t)
+	if !strings.Contains(r.stderr, `error: akvcreds: vault "app-vault" secret "no-key": malformed: `) || !strings.Contains(r.stderr, "To fix: ") ||
+		!strings.Contains(r.stderr, "not exportable") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "app-vault_no-key.pem")); err == nil {
+		t.Error("the unusable certificate was written")
+	}
+	for name, kc := range certs {
+		readPEMFile(t, filepath.Join(dir, "app-vault_"+name+".pem"), kc)
+	}
+}
