@@ -105,11 +105,7 @@ func (k *kvCall) getCertificate() {
 	}
 	k.s.mu.Unlock()
 	if b == nil {
-		what := k.route.secret
-		if k.route.version != "" {
-			what += "/" + k.route.version
-		}
-		k.fail(http.StatusNotFound, "CertificateNotFound", certificateNotFound(what), "")
+		k.fail(http.StatusNotFound, "CertificateNotFound", certificateNotFound(k.named()), "")
 		return
 	}
 	k.reply(b)

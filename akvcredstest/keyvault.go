@@ -184,6 +184,15 @@ func (k *kvCall) noContent() {
 	k.w.WriteHeader(http.StatusNoContent)
 }
 
+// named is what the request names in a not-found message: NAME, or
+// NAME/VERSION when it gives a version.
+func (k *kvCall) named() string {
+	if k.route.version != "" {
+		return k.route.secret + "/" + k.route.version
+	}
+	return k.route.secret
+}
+
 // base is the vault's URL, "https://NAME.vault.azure.net" or its cloud's.
 func (k *kvCall) base() string { return "https://" + k.v.name + k.c.vaultSuffix }
 
@@ -502,11 +511,7 @@ func (k *kvCall) getSecret() {
 	k.s.mu.Unlock()
 	switch {
 	case sv == nil:
-		what := k.route.secret
-		if k.route.version != "" {
-			what += "/" + k.route.version
-		}
-		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(what), "")
+		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(k.named()), "")
 	case !b.Attributes.Enabled:
 		k.fail(http.StatusForbidden, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled")
 	case k.query.Get("outContentType") != "":

@@ -40,11 +40,7 @@ func (k *kvCall) updateSecret() {
 	}
 	k.s.mu.Unlock()
 	if sv == nil {
-		what := k.route.secret
-		if k.route.version != "" {
-			what += "/" + k.route.version
-		}
-		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(what), "")
+		k.fail(http.StatusNotFound, "SecretNotFound", notFoundMessage(k.named()), "")
 		return
 	}
 	k.reply(item)
