@@ -215,7 +215,8 @@ func (rc *receiver) newQueue() *eventQueue {
 // subscription.
 //
 // Every request is authenticated first (see EventGrid): a failure is 401
-// and changes nothing. Then:
+// (503 while the tenant's signing keys cannot be fetched, so Event Grid
+// retries) and changes nothing. Then:
 //
 //   - POST of an Event Grid schema array (aeg-event-type: Notification or
 //     SubscriptionValidation) or of CloudEvents 1.0 in structured JSON, one
@@ -260,14 +261,14 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if why := rc.authenticate(r); why != "" {
+	if why, status := rc.authenticate(r); why != "" {
 		rc.rejected.Add(1)
 		c.log.LogAttrs(r.Context(), slog.LevelWarn, "akvcreds: event grid: delivery rejected",
-			slog.String("method", r.Method), slog.String("why", why))
-		if rc.entra != nil {
+			slog.String("method", r.Method), slog.String("why", why), slog.Int("status", status))
+		if status == http.StatusUnauthorized && rc.entra != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		}
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	switch r.Method {
@@ -282,27 +283,33 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks a request's Authorization header; it returns why it
-// is refused ("" when it is not), never quoting the header.
-func (rc *receiver) authenticate(r *http.Request) string {
+// is refused ("" when it is not), never quoting the header, and the status
+// to answer: 401, or 503 when the tenant's keys cannot be fetched (Event
+// Grid retries a 503, but drops an event answered 401).
+func (rc *receiver) authenticate(r *http.Request) (string, int) {
 	auths := r.Header.Values("Authorization")
 	if len(auths) != 1 {
-		return fmt.Sprintf("%d Authorization headers, want 1", len(auths))
+		return fmt.Sprintf("%d Authorization headers, want 1", len(auths)), http.StatusUnauthorized
 	}
 	if rc.entra == nil {
 		got := sha256.Sum256([]byte(lowerScheme(auths[0])))
 		if subtle.ConstantTimeCompare(got[:], rc.want[:]) != 1 {
-			return "the Authorization header does not carry the shared secret"
+			return "the Authorization header does not carry the shared secret", http.StatusUnauthorized
 		}
-		return ""
+		return "", 0
 	}
 	scheme, tok, ok := strings.Cut(auths[0], " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return "the Authorization header is not a bearer token"
+		return "the Authorization header is not a bearer token", http.StatusUnauthorized
 	}
-	if err := rc.entra.Validate(r.Context(), strings.TrimSpace(tok)); err != nil {
-		return err.Error()
+	err := rc.entra.Validate(r.Context(), strings.TrimSpace(tok))
+	switch {
+	case err == nil:
+		return "", 0
+	case errors.Is(err, entra.ErrKeys):
+		return err.Error(), http.StatusServiceUnavailable
 	}
-	return ""
+	return err.Error(), http.StatusUnauthorized
 }
 
 // lowerScheme lower-cases the scheme of an Authorization value.

@@ -238,12 +238,17 @@ func TestEventGridHandshakes(t *testing.T) {
 type entraFixture struct {
 	key   *rsa.PrivateKey
 	hits  atomic.Int32
+	down  atomic.Bool // the key set answers 500
 	clock *testutil.Clock
 }
 
 func (f *entraFixture) RoundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
 	if r.URL.Host == "login.microsoftonline.com" && strings.HasSuffix(r.URL.Path, "/discovery/v2.0/keys") {
 		f.hits.Add(1)
+		if f.down.Load() {
+			return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+		}
 		pub := f.key.PublicKey
 		set := map[string]any{"keys": []map[string]any{{
 			"kty": "RSA", "use": "sig", "kid": egKid,
@@ -384,6 +389,25 @@ func TestEventGridEntra(t *testing.T) {
 	}
 	if n := countKind(s, akvcredstest.KindGetSecret, ""); n != 0 {
 		t.Errorf("%d secret reads", n)
+	}
+}
+
+// While the tenant's keys cannot be fetched, a delivery is 503 (Event Grid
+// retries it) and changes nothing; once they can, it is accepted.
+func TestEventGridEntraKeysDown(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	c, f := entraClient(t, s)
+	f.down.Store(true)
+	tok := jwt(t, "RS256", egKid, f.key, goodClaims(f.clock.Now()))
+	h := with2(bearer(tok), "WebHook-Request-Origin", "eventgrid.azure.net")
+	if w := serve(c, http.MethodOptions, h, ""); w.Code != http.StatusServiceUnavailable || w.Header().Get("WebHook-Allowed-Origin") != "" {
+		t.Errorf("keys down: %d %v", w.Code, w.Header())
+	}
+	f.down.Store(false)
+	f.clock.Advance(5 * time.Minute)
+	if w := serve(c, http.MethodOptions, h, ""); w.Code != http.StatusOK {
+		t.Errorf("keys back: %d %s", w.Code, w.Body)
 	}
 }
 
