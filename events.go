@@ -181,6 +181,7 @@ type receiver struct {
 	cache    scope
 
 	accepted, ignored, rejected atomic.Int64
+	lastWarn                    atomic.Int64 // when a rejection was last logged as a warning (Unix ns)
 }
 
 // newReceiver makes the receiver of cfg for c.
@@ -262,9 +263,9 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if why, status := rc.authenticate(r); why != "" {
-		rc.rejected.Add(1)
-		c.log.LogAttrs(r.Context(), slog.LevelWarn, "akvcreds: event grid: delivery rejected",
-			slog.String("method", r.Method), slog.String("why", why), slog.Int("status", status))
+		c.log.LogAttrs(r.Context(), rc.rejectLevel(), "akvcreds: event grid: delivery rejected",
+			slog.String("method", r.Method), slog.String("why", why), slog.Int("status", status),
+			slog.Int64("rejectedTotal", rc.rejected.Add(1)))
 		if status == http.StatusUnauthorized && rc.entra != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		}
@@ -280,6 +281,18 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// rejectLevel is the level of a rejection's log record: a warning at most
+// once a minute, so that a flood of unauthenticated requests cannot flood
+// the log; the others are debug records.
+func (rc *receiver) rejectLevel() slog.Level {
+	now := rc.c.now().UnixNano()
+	last := rc.lastWarn.Load()
+	if (last == 0 || now-last >= int64(time.Minute) || now < last) && rc.lastWarn.CompareAndSwap(last, now) {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
 }
 
 // authenticate checks a request's Authorization header; it returns why it

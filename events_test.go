@@ -421,7 +421,8 @@ func with2(h http.Header, k, v string) http.Header {
 func TestEventGridSharedSecretRejected(t *testing.T) {
 	t.Parallel()
 	s, _, _ := watchFixture(t, 1)
-	c := egClient(t, s, akvcreds.EventGrid{})
+	var logs testutil.SyncBuffer
+	c := egClient(t, s, akvcreds.EventGrid{}, akvcreds.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	body := events(kvEvent(false, newVersion, "watched", "secret-000"))
 	tests := []struct {
 		name string
@@ -439,6 +440,23 @@ func TestEventGridSharedSecretRejected(t *testing.T) {
 		if w := serve(c, http.MethodPost, tt.h, body); w.Code != http.StatusUnauthorized {
 			t.Errorf("%s: %d, want 401", tt.name, w.Code)
 		}
+	}
+	// One warning a minute at most; the other rejections are debug records.
+	warn, debug := 0, 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		switch {
+		case !strings.Contains(line, "delivery rejected"):
+		case strings.Contains(line, `"level":"WARN"`):
+			warn++
+		case strings.Contains(line, `"level":"DEBUG"`):
+			debug++
+		}
+	}
+	if warn != 1 || debug != len(tests)-1 {
+		t.Errorf("%d warnings and %d debug records for %d rejections, want 1 and the rest", warn, debug, len(tests))
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Errorf("rejected deliveries caused %d requests", n)
 	}
 	// The scheme is case-insensitive, as Azure's example writes "BEARER".
 	if w := serve(c, http.MethodPost, http.Header{"Authorization": {"BEARER " + egSecret}}, body); w.Code != http.StatusOK {
