@@ -83,3 +83,37 @@ func TestEventGridEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// A lost event (here: the subscription is gone when the secret rotates) is
+// caught by the next full cycle, the safety reconcile, which lists the
+// vault and reads the rotated secret.
+func TestEventGridLostEvent(t *testing.T) {
+	t.Parallel()
+	clock := testutil.NewClock(time.Now())
+	s := newServer(t, akvcredstest.WithClock(clock.Now))
+	s.SetSecret("watched", "db", "v1")
+	c := newClient(t, s, secretAuth(), akvcreds.WithVaults("watched"), akvcreds.WithClock(clock.Now),
+		akvcreds.WithEventGrid(akvcreds.EventGrid{SharedSecret: egSecret}))
+	hook := httptest.NewServer(c)
+	t.Cleanup(hook.Close)
+	id, err := s.SubscribeEvents(context.Background(), "watched", akvcredstest.EventSubscription{
+		Endpoint: hook.URL, DeliveryHeaders: map[string]string{"Authorization": "Bearer " + egSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, s, c)
+	w.next(t)
+	if !s.UnsubscribeEvents(id) {
+		t.Fatal("unsubscribing failed")
+	}
+	clock.Advance(time.Minute)
+	s.SetSecret("watched", "db", "v2") // its event is lost
+	b := w.step(t, nil)                // the hourly reconcile, started early by the test's trigger
+	if b.Trigger != "trigger" || b.Events != 0 || b.ListPages != 1 || b.Reads != 1 {
+		t.Errorf("trigger %q, events %d, list pages %d, reads %d; want trigger, 0, 1, 1", b.Trigger, b.Events, b.ListPages, b.Reads)
+	}
+	wantChanges(t, b, nil, []string{"watched/db"}, nil)
+	if cr, _ := findCred(b.Current, "watched/db"); cr.Password.Reveal() != "v2" {
+		t.Error("the rotation was not caught")
+	}
+}

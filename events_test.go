@@ -777,3 +777,25 @@ func TestEventGridRedaction(t *testing.T) {
 		}
 	}
 }
+
+// Events still pending (the bucket is empty) when a full cycle starts are
+// answered by it, counted in its Batch.Events, and cost no read of their
+// own afterwards.
+func TestEventGridFullCycleTakesPending(t *testing.T) {
+	t.Parallel()
+	s, _, _ := watchFixture(t, 2)
+	clock := testutil.NewClock(time.Now()) // stands still: the bucket never refills
+	c := egClient(t, s, akvcreds.EventGrid{MaxReadsPerSecond: 1}, akvcreds.WithClock(clock.Now))
+	w := startWatch(t, s, c)
+	w.next(t)
+	notify(t, c, kvEvent(false, newVersion, "watched", "secret-000"))
+	w.answer(t, nil)
+	if b := w.next(t); b.Trigger != "event" || b.Events != 1 || b.Reads != 1 {
+		t.Errorf("event cycle: trigger %q, events %d, reads %d", b.Trigger, b.Events, b.Reads)
+	}
+	notify(t, c, kvEvent(false, newVersion, "watched", "secret-001"), kvEvent(true, newVersion, "watched", "secret-001"))
+	b := w.step(t, nil) // no token for secret-001: the trigger's full cycle comes first
+	if b.Trigger != "trigger" || b.Events != 2 || b.ListPages != 1 {
+		t.Errorf("full cycle: trigger %q, events %d, list pages %d", b.Trigger, b.Events, b.ListPages)
+	}
+}
